@@ -1,0 +1,40 @@
+"""longtail: samplers, losses, recipes and evaluation for long-tailed recognition in PyTorch."""
+
+import torch
+
+# The extension is linked against the libtorch of one torch release; loading it into another
+# would fail with undefined symbols or crash, so refuse with a clear message first.
+_TORCH_REQUIRED = "2.13"
+if torch.__version__.split("+")[0].rsplit(".", 1)[0] != _TORCH_REQUIRED:
+    raise ImportError(
+        f"longtail was built for torch {_TORCH_REQUIRED}.x, but torch {torch.__version__} is "
+        f"installed; install torch=={_TORCH_REQUIRED}.0 (pip install 'torch=={_TORCH_REQUIRED}.0') "
+        "or rebuild longtail against the installed torch"
+    )
+
+from longtail import _core  # noqa: E402
+from longtail import exceptions, functional, losses, weights  # noqa: E402
+from longtail.losses import (  # noqa: E402
+    BalancedSoftmaxLoss,
+    ClassBalancedLoss,
+    FocalLoss,
+    LDAMLoss,
+    LogitAdjustedLoss,
+    WeightedCrossEntropyLoss,
+)
+
+__version__: str = _core.__version__
+
+__all__ = [
+    "BalancedSoftmaxLoss",
+    "ClassBalancedLoss",
+    "FocalLoss",
+    "LDAMLoss",
+    "LogitAdjustedLoss",
+    "WeightedCrossEntropyLoss",
+    "__version__",
+    "exceptions",
+    "functional",
+    "losses",
+    "weights",
+]

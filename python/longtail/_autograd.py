@@ -1,0 +1,161 @@
+"""``torch.autograd.Function``s and ``torch.library`` custom ops over the Rust kernels.
+
+The kernels return the loss together with its gradient (one fused pass), so backward only
+scales the saved gradient by the incoming one. Eager calls go through the autograd Functions
+(lowest overhead); under ``torch.compile`` the same kernels run as custom ops with fake
+implementations, so graphs trace with ``fullgraph=True``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from longtail import _core
+
+
+def _scale_saved_grad(grad: Tensor, grad_loss: Tensor, reduction: str) -> Tensor:
+    """The chain rule for a loss whose gradient was computed in forward."""
+    if reduction == "none":
+        # grad_loss has the target's shape (N, d...); the class axis is dim 1 of grad.
+        return grad * grad_loss.unsqueeze(1)
+    if (
+        not torch.compiler.is_compiling()
+        and grad_loss.device.type == "cpu"
+        and grad_loss.item() == 1.0
+    ):
+        # loss.backward() on the loss itself: the saved gradient is the answer, no extra pass.
+        return grad
+    return grad * grad_loss
+
+
+class SoftmaxLossFn(torch.autograd.Function):
+    """Softmax-family loss (see ``longtail.functional``); differentiable in ``input`` only."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        input: Tensor,
+        target: Tensor,
+        offsets: Tensor | None,
+        margins: Tensor | None,
+        weight: Tensor | None,
+        alpha: Tensor | None,
+        scale: float,
+        gamma: float,
+        label_smoothing: float,
+        ignore_index: int,
+        reduction: str,
+        normalization: str,
+        avg_factor: float | None,
+        backend: str,
+    ) -> tuple[Tensor, Tensor]:
+        return _core.softmax_loss(
+            input,
+            target,
+            offsets=offsets,
+            margins=margins,
+            scale=scale,
+            weight=weight,
+            alpha=alpha,
+            gamma=gamma,
+            label_smoothing=label_smoothing,
+            ignore_index=ignore_index,
+            reduction=reduction,
+            normalization=normalization,
+            avg_factor=avg_factor,
+            backend=backend,
+        )
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
+        _, grad = output
+        ctx.mark_non_differentiable(grad)
+        ctx.save_for_backward(grad)
+        ctx.reduction = inputs[10]
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_loss: Tensor, _unused: Tensor | None):  # type: ignore[override]
+        (grad,) = ctx.saved_tensors
+        return (_scale_saved_grad(grad, grad_loss, ctx.reduction),) + (None,) * 13
+
+
+@torch.library.custom_op("longtail::softmax_loss", mutates_args=())
+def softmax_loss_op(
+    input: Tensor,
+    target: Tensor,
+    offsets: Tensor | None,
+    margins: Tensor | None,
+    weight: Tensor | None,
+    alpha: Tensor | None,
+    scale: float,
+    gamma: float,
+    label_smoothing: float,
+    ignore_index: int,
+    reduction: str,
+    normalization: str,
+    avg_factor: float | None,
+) -> tuple[Tensor, Tensor]:
+    return _core.softmax_loss(
+        input,
+        target,
+        offsets=offsets,
+        margins=margins,
+        scale=scale,
+        weight=weight,
+        alpha=alpha,
+        gamma=gamma,
+        label_smoothing=label_smoothing,
+        ignore_index=ignore_index,
+        reduction=reduction,
+        normalization=normalization,
+        avg_factor=avg_factor,
+    )
+
+
+@softmax_loss_op.register_fake
+def _(input, target, offsets, margins, weight, alpha, scale, gamma, label_smoothing,
+      ignore_index, reduction, normalization, avg_factor):
+    loss_shape = target.shape if reduction == "none" else ()
+    return input.new_empty(loss_shape), input.new_empty(input.shape)
+
+
+def _softmax_op_setup(ctx, inputs, output) -> None:
+    ctx.save_for_backward(output[1])
+    ctx.reduction = inputs[10]
+
+
+def _softmax_op_backward(ctx, grad_loss, _grad_grad):
+    (grad,) = ctx.saved_tensors
+    return (_scale_saved_grad(grad, grad_loss, ctx.reduction),) + (None,) * 12
+
+
+softmax_loss_op.register_autograd(_softmax_op_backward, setup_context=_softmax_op_setup)
+
+
+def softmax_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    offsets: Tensor | None = None,
+    margins: Tensor | None = None,
+    weight: Tensor | None = None,
+    alpha: Tensor | None = None,
+    scale: float = 1.0,
+    gamma: float = 0.0,
+    label_smoothing: float = 0.0,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    normalization: str = "weight",
+    avg_factor: float | None = None,
+    backend: str = "auto",
+) -> Tensor:
+    """Runs the fused softmax-family kernel (arguments already validated)."""
+    args = (input, target, offsets, margins, weight, alpha, float(scale), float(gamma),
+            float(label_smoothing), int(ignore_index), reduction, normalization, avg_factor)
+    if torch.compiler.is_compiling():
+        loss, _ = softmax_loss_op(*args)
+    else:
+        loss, _ = SoftmaxLossFn.apply(*args, backend)
+    return loss

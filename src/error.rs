@@ -1,0 +1,46 @@
+//! The one error type of the core. The binding maps each variant to one Python exception class.
+
+/// Every way a core call can reject its input. Messages name the argument and say what was
+/// expected and what was given.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CoreError {
+    /// An argument has the wrong shape or length.
+    #[error("{0}")]
+    Shape(String),
+    /// An argument has a value outside its domain (a negative count, a NaN weight, ...).
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// An index-like value (a target label, a rank) lies outside its range.
+    #[error("{0}")]
+    OutOfRange(String),
+    /// An argument has a dtype the call does not support.
+    #[error("{0}")]
+    DType(String),
+    /// libtorch reported an error while running the tensor-op path.
+    #[error("libtorch error: {0}")]
+    Torch(String),
+}
+
+pub type Result<T> = std::result::Result<T, CoreError>;
+
+impl CoreError {
+    pub fn shape(msg: impl Into<String>) -> Self {
+        CoreError::Shape(msg.into())
+    }
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        CoreError::InvalidArgument(msg.into())
+    }
+    pub fn out_of_range(msg: impl Into<String>) -> Self {
+        CoreError::OutOfRange(msg.into())
+    }
+    pub fn dtype(msg: impl Into<String>) -> Self {
+        CoreError::DType(msg.into())
+    }
+}
+
+#[cfg(feature = "torch")]
+impl From<tch::TchError> for CoreError {
+    fn from(err: tch::TchError) -> Self {
+        CoreError::Torch(err.to_string())
+    }
+}

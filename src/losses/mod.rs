@@ -1,0 +1,88 @@
+//! Loss kernels. Each CPU kernel takes plain slices, computes the loss and its gradient with
+//! respect to the logits in one pass over the data, and splits rows across rayon.
+
+pub mod real;
+pub mod softmax;
+#[cfg(feature = "torch")]
+pub mod softmax_tch;
+
+use std::str::FromStr;
+
+use crate::error::CoreError;
+pub use real::Real;
+
+/// How per-element losses are combined, with `F.cross_entropy`'s names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reduction {
+    None,
+    Mean,
+    Sum,
+}
+
+impl FromStr for Reduction {
+    type Err = CoreError;
+    fn from_str(s: &str) -> Result<Self, CoreError> {
+        match s {
+            "none" => Ok(Reduction::None),
+            "mean" => Ok(Reduction::Mean),
+            "sum" => Ok(Reduction::Sum),
+            _ => Err(CoreError::invalid(format!(
+                "reduction should be one of 'none', 'mean', 'sum', but got reduction='{s}'"
+            ))),
+        }
+    }
+}
+
+/// What `reduction="mean"` divides by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Normalization {
+    /// `Σ_i w_{y_i}` over non-ignored samples, as `F.cross_entropy(weight=w)` does.
+    Weight,
+    /// The number of non-ignored samples, as TF's `softmax_cross_entropy(weights=)` does.
+    Count,
+}
+
+impl FromStr for Normalization {
+    type Err = CoreError;
+    fn from_str(s: &str) -> Result<Self, CoreError> {
+        match s {
+            "weight" => Ok(Normalization::Weight),
+            "count" => Ok(Normalization::Count),
+            _ => Err(CoreError::invalid(format!(
+                "normalization should be one of 'weight', 'count', but got normalization='{s}'"
+            ))),
+        }
+    }
+}
+
+/// The memory layout of logits `(N, C, D)` with D the product of trailing dimensions; rows are
+/// the N·D positions, and classes sit `d` elements apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub n: usize,
+    pub c: usize,
+    pub d: usize,
+}
+
+impl Layout {
+    pub fn rows(&self) -> usize {
+        self.n * self.d
+    }
+    pub fn len(&self) -> usize {
+        self.n * self.c * self.d
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Checks that an optional per-class parameter has one entry per class.
+pub(crate) fn check_per_class<T>(name: &str, values: Option<&[T]>, c: usize) -> crate::Result<()> {
+    match values {
+        Some(v) if v.len() != c => Err(CoreError::shape(format!(
+            "{name} should have one entry per class ({c}), but got {name} of length {}",
+            v.len()
+        ))),
+        _ => Ok(()),
+    }
+}

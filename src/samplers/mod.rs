@@ -1,0 +1,1 @@
+//! Index generation for the re-sampling methods (pure Rust, no libtorch).
