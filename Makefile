@@ -42,7 +42,7 @@ test-rs: ## cargo test of the pure core (no Python, no libtorch)
 
 .PHONY: test-py
 test-py: ## pytest against the installed wheel
-	cd tests && $(BIN)/python -m pytest -q -p no:cacheprovider ..
+	$(BIN)/python -m pytest -q
 
 .PHONY: test
 test: build-prod test-rs test-py ## build and install the wheel, then cargo test and pytest
