@@ -15,7 +15,7 @@ use crate::losses::{Layout, Real, Reduction};
 ///
 /// # Safety
 /// `t` must be a contiguous CPU tensor of element type `T` that outlives the slice.
-unsafe fn as_slice<T>(t: &Tensor) -> &[T] {
+pub(crate) unsafe fn as_slice<T>(t: &Tensor) -> &[T] {
     let n = t.numel();
     if n == 0 {
         return &[];
@@ -26,7 +26,7 @@ unsafe fn as_slice<T>(t: &Tensor) -> &[T] {
 /// # Safety
 /// As [`as_slice`], and no other view of `t` may be alive.
 #[allow(clippy::mut_from_ref)]
-unsafe fn as_mut_slice<T>(t: &Tensor) -> &mut [T] {
+pub(crate) unsafe fn as_mut_slice<T>(t: &Tensor) -> &mut [T] {
     let n = t.numel();
     if n == 0 {
         return &mut [];
@@ -54,11 +54,11 @@ pub(crate) fn logits_layout(input: &Tensor, target: &Tensor) -> Result<Layout> {
 }
 
 /// A per-class parameter as a contiguous tensor of the logits' dtype and device.
-fn per_class(t: Option<PyTensor>, like: &Tensor) -> Result<Option<Tensor>> {
+pub(crate) fn per_class(t: Option<PyTensor>, like: &Tensor) -> Result<Option<Tensor>> {
     t.map(|t| Ok(t.0.f_to_device(like.device())?.f_to_kind(like.kind())?.f_contiguous()?)).transpose()
 }
 
-fn float_kind(t: &Tensor, name: &str) -> Result<Kind> {
+pub(crate) fn float_kind(t: &Tensor, name: &str) -> Result<Kind> {
     match t.kind() {
         k @ (Kind::Float | Kind::Double) => Ok(k),
         k => Err(CoreError::dtype(format!(

@@ -1,5 +1,6 @@
 //! The Python binding: the only place where pyo3, numpy and pyo3-tch appear.
 
+mod detection;
 mod errors;
 mod losses;
 mod samplers;
@@ -25,6 +26,7 @@ fn _core(py: Python<'_>, m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
     losses::register(m)?;
+    detection::register(m)?;
     samplers::register(m)?;
     Ok(())
 }
