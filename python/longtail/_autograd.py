@@ -31,10 +31,15 @@ def _scale_saved_grad(grad: Tensor, grad_loss: Tensor, reduction: str) -> Tensor
 
 
 class SoftmaxLossFn(torch.autograd.Function):
-    """Softmax-family loss (see ``longtail.functional``); differentiable in ``input`` only."""
+    """Softmax-family loss (see ``longtail.functional``); differentiable in ``input`` only.
+
+    ``forward`` takes ``ctx`` (the classic form): the ``setup_context`` form makes every
+    ``apply`` bind its arguments through ``inspect.signature``, which costs more than the
+    kernel on small batches."""
 
     @staticmethod
     def forward(  # type: ignore[override]
+        ctx,
         input: Tensor,
         target: Tensor,
         offsets: Tensor | None,
@@ -50,7 +55,7 @@ class SoftmaxLossFn(torch.autograd.Function):
         avg_factor: float | None,
         backend: str,
     ) -> tuple[Tensor, Tensor]:
-        return _core.softmax_loss(
+        loss, grad = _core.softmax_loss(
             input,
             target,
             offsets=offsets,
@@ -66,13 +71,13 @@ class SoftmaxLossFn(torch.autograd.Function):
             avg_factor=avg_factor,
             backend=backend,
         )
-
-    @staticmethod
-    def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
-        _, grad = output
         ctx.mark_non_differentiable(grad)
+        # The second output never gets a gradient; without this autograd would allocate an
+        # (N, C) buffer of zeros for it in every backward.
+        ctx.set_materialize_grads(False)
         ctx.save_for_backward(grad)
-        ctx.reduction = inputs[10]
+        ctx.reduction = reduction
+        return loss, grad
 
     @staticmethod
     @once_differentiable

@@ -142,7 +142,8 @@ pub fn exp_f32(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 5.000_000_1e-1;
     let y = p * r2 + r + 1.0;
-    let scale = f32::from_bits((((n as i32) + 127) as u32) << 23);
+    // SAFETY: n is integral and within [-126, 127] after the clamp.
+    let scale = f32::from_bits(((unsafe { n.to_int_unchecked::<i32>() } + 127) as u32) << 23);
     let out = y * scale;
     // Below the clamp the true value is < 1.7e-38: flush to 0 as libm's expf does for -inf.
     let out = if x < -87.0 { 0.0 } else { out };

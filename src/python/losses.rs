@@ -55,7 +55,14 @@ pub(crate) fn logits_layout(input: &Tensor, target: &Tensor) -> Result<Layout> {
 
 /// A per-class parameter as a contiguous tensor of the logits' dtype and device.
 pub(crate) fn per_class(t: Option<PyTensor>, like: &Tensor) -> Result<Option<Tensor>> {
-    t.map(|t| Ok(t.0.f_to_device(like.device())?.f_to_kind(like.kind())?.f_contiguous()?)).transpose()
+    t.map(|t| {
+        let t = t.0;
+        if t.kind() == like.kind() && t.device() == like.device() && t.is_contiguous() {
+            return Ok(t); // the common case: no conversion, no libtorch call
+        }
+        Ok(t.f_to_device(like.device())?.f_to_kind(like.kind())?.f_contiguous()?)
+    })
+    .transpose()
 }
 
 pub(crate) fn float_kind(t: &Tensor, name: &str) -> Result<Kind> {
@@ -171,12 +178,12 @@ fn softmax_loss_py(
                 )))
             }
         };
-        let target = target.f_to_kind(Kind::Int64)?;
+        let target = if target.kind() == Kind::Int64 { target.0 } else { target.f_to_kind(Kind::Int64)? };
         if use_tch {
             return softmax_loss_tch(&input, &target, &tensors);
         }
-        let input = input.f_contiguous()?;
-        let target = target.f_contiguous()?;
+        let input = if input.is_contiguous() { input.0 } else { input.f_contiguous()? };
+        let target = if target.is_contiguous() { target } else { target.f_contiguous()? };
         match kind {
             Kind::Float => run_kernel::<f32>(py, &input, &target, layout, &tensors),
             _ => run_kernel::<f64>(py, &input, &target, layout, &tensors),
