@@ -94,7 +94,11 @@ pub fn softmax_loss<T: Real>(
             target.len()
         )));
     }
-    let want_loss = if p.reduction == Reduction::None { layout.rows() } else { 1 };
+    let want_loss = if p.reduction == Reduction::None {
+        layout.rows()
+    } else {
+        1
+    };
     if loss.len() != want_loss {
         return Err(CoreError::shape(format!(
             "loss buffer should have {want_loss} elements, but got {}",
@@ -102,7 +106,9 @@ pub fn softmax_loss<T: Real>(
         )));
     }
     if c == 0 {
-        return Err(CoreError::shape("input should have at least one class, but got C = 0"));
+        return Err(CoreError::shape(
+            "input should have at least one class, but got C = 0",
+        ));
     }
     check_per_class("offsets", p.offsets, c)?;
     check_per_class("margins", p.margins, c)?;
@@ -136,8 +142,15 @@ pub fn softmax_loss<T: Real>(
     };
     // An all-ignored "mean" is 0/0 = NaN, as in torch; its gradient rows are all 0 anyway.
     let inv_div = T::from_f64(if divisor == 0.0 { 0.0 } else { 1.0 / divisor });
-    let weight_total = p.weight.map_or(c as f64, |w| w.iter().map(|x| x.to_f64()).sum());
-    let ctx = RowContext { p, c, weight_total: T::from_f64(weight_total), grad_factor: inv_div };
+    let weight_total = p
+        .weight
+        .map_or(c as f64, |w| w.iter().map(|x| x.to_f64()).sum());
+    let ctx = RowContext {
+        p,
+        c,
+        weight_total: T::from_f64(weight_total),
+        grad_factor: inv_div,
+    };
 
     // Blocks of whole samples: a sample with trailing dimensions (d > 1) is one contiguous
     // (C, D) slab whose rows are gathered into scratch buffers.
@@ -328,7 +341,11 @@ impl<T: Real> RowContext<'_, '_, T> {
         let u_y = g[y];
         // Sum of w_j·u_j, needed only by label smoothing.
         let eps = p.label_smoothing;
-        let wu = if eps > T::ZERO { weighted_sum(g, p.weight) } else { T::ZERO };
+        let wu = if eps > T::ZERO {
+            weighted_sum(g, p.weight)
+        } else {
+            T::ZERO
+        };
         let sum = exp_shift_sum(g, mx);
         let lse = mx + sum.ln();
         let w_y = p.weight.map_or(T::ONE, |w| w[y]);
@@ -340,7 +357,11 @@ impl<T: Real> RowContext<'_, '_, T> {
             l = l + bcoef * (self.weight_total * lse - wu);
         }
         // dL/du_j = (a + bW)·p_j − a·[j=y] − b·w_j; a focal factor scales all of it by h'(L).
-        let (value, dh) = if p.gamma > T::ZERO { focal(l, p.gamma) } else { (l, T::ONE) };
+        let (value, dh) = if p.gamma > T::ZERO {
+            focal(l, p.gamma)
+        } else {
+            (l, T::ONE)
+        };
         let alpha_y = p.alpha.map_or(T::ONE, |al| al[y]);
         let k = alpha_y * dh * s * self.grad_factor;
         let pcoef = k * (a + bcoef * self.weight_total) / sum;
@@ -415,7 +436,12 @@ fn affine_max<T: Real>(u: &mut [T], z: &[T], s: T, b: Option<&[T]>) -> T {
                     lanes[k] = if v > lanes[k] { v } else { lanes[k] };
                 }
             }
-            for ((uu, &zz), &bb) in uc.into_remainder().iter_mut().zip(zc.remainder()).zip(bc.remainder()) {
+            for ((uu, &zz), &bb) in uc
+                .into_remainder()
+                .iter_mut()
+                .zip(zc.remainder())
+                .zip(bc.remainder())
+            {
                 let v = s * zz + bb;
                 *uu = v;
                 m = if v > m { v } else { m };
@@ -438,7 +464,9 @@ fn affine_max<T: Real>(u: &mut [T], z: &[T], s: T, b: Option<&[T]>) -> T {
             }
         }
     }
-    lanes.iter().fold(m, |acc, &v| if v > acc { v } else { acc })
+    lanes
+        .iter()
+        .fold(m, |acc, &v| if v > acc { v } else { acc })
 }
 
 /// Replaces `x_j` by `exp(x_j − mx)` and returns their sum (8 lanes, vectorised).
@@ -467,7 +495,192 @@ fn exp_shift_sum<T: Real>(x: &mut [T], mx: T) -> T {
 #[inline]
 fn weighted_sum<T: Real>(x: &[T], w: Option<&[T]>) -> T {
     match w {
-        Some(w) => x.iter().zip(w).fold(T::ZERO, |acc, (&xj, &wj)| if wj == T::ZERO { acc } else { acc + wj * xj }),
+        Some(w) => x.iter().zip(w).fold(
+            T::ZERO,
+            |acc, (&xj, &wj)| if wj == T::ZERO { acc } else { acc + wj * xj },
+        ),
         None => x.iter().fold(T::ZERO, |acc, &xj| acc + xj),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Naive row loss: log-softmax of the adjusted logits, written out term by term.
+    fn naive_row(z: &[f64], y: usize, p: &SoftmaxLossParams<'_, f64>) -> f64 {
+        let c = z.len();
+        let u: Vec<f64> = (0..c)
+            .map(|j| {
+                let m = if j == y {
+                    p.margins.map_or(0.0, |m| m[y])
+                } else {
+                    0.0
+                };
+                p.scale * (z[j] - m) + p.offsets.map_or(0.0, |b| b[j])
+            })
+            .collect();
+        let lse = u.iter().map(|v| v.exp()).sum::<f64>().ln();
+        let w = |j: usize| p.weight.map_or(1.0, |w| w[j]);
+        let eps = p.label_smoothing;
+        let mut l = (1.0 - eps) * w(y) * (lse - u[y]);
+        l += eps / c as f64 * (0..c).map(|j| w(j) * (lse - u[j])).sum::<f64>();
+        let focal = (1.0 - (-l).exp()).powf(p.gamma);
+        p.alpha.map_or(1.0, |a| a[y]) * focal * l
+    }
+
+    fn naive_mean(z: &[f64], t: &[i64], c: usize, p: &SoftmaxLossParams<'_, f64>) -> f64 {
+        let (mut sum, mut div) = (0.0, 0.0);
+        for (i, &y) in t.iter().enumerate() {
+            if y == p.ignore_index {
+                continue;
+            }
+            sum += naive_row(&z[i * c..(i + 1) * c], y as usize, p);
+            div += p.weight.map_or(1.0, |w| w[y as usize]);
+        }
+        sum / div
+    }
+
+    fn logits(n: usize, c: usize) -> Vec<f64> {
+        (0..n * c)
+            .map(|i| ((i * 7919 + 13) % 97) as f64 / 13.0 - 3.5)
+            .collect()
+    }
+
+    #[test]
+    fn value_and_gradient_match_the_naive_formula() {
+        let (n, c) = (7, 5);
+        let z = logits(n, c);
+        let t = vec![0, 4, 2, -100, 1, 3, 4];
+        let offsets = [0.3, -1.0, 0.0, 2.0, -0.5];
+        let margins = [0.1, 0.2, 0.3, 0.4, 0.5];
+        let weight = [1.0, 0.5, 2.0, 1.5, 0.25];
+        let alpha = [0.9, 1.1, 1.0, 0.5, 2.0];
+        let params = SoftmaxLossParams {
+            offsets: Some(&offsets[..]),
+            margins: Some(&margins[..]),
+            scale: 1.7,
+            weight: Some(&weight[..]),
+            alpha: Some(&alpha[..]),
+            gamma: 1.5,
+            label_smoothing: 0.1,
+            ..SoftmaxLossParams::cross_entropy()
+        };
+        let layout = Layout { n, c, d: 1 };
+        let mut loss = [0.0];
+        let mut grad = vec![0.0; n * c];
+        softmax_loss(&z, &t, layout, &params, &mut loss, &mut grad).unwrap();
+        let want = naive_mean(&z, &t, c, &params);
+        assert!((loss[0] - want).abs() < 1e-12, "{} vs {want}", loss[0]);
+        // Central differences of the naive formula (margins and offsets are constants).
+        for k in 0..n * c {
+            let h = 1e-6;
+            let (mut zp, mut zm) = (z.clone(), z.clone());
+            zp[k] += h;
+            zm[k] -= h;
+            let fd =
+                (naive_mean(&zp, &t, c, &params) - naive_mean(&zm, &t, c, &params)) / (2.0 * h);
+            assert!(
+                (grad[k] - fd).abs() < 1e-7,
+                "grad[{k}] = {} vs {fd}",
+                grad[k]
+            );
+        }
+    }
+
+    #[test]
+    fn trailing_dimensions_equal_moved_rows() {
+        // (N, C, D) = (2, 3, 4) against the same rows laid out as (N·D, C).
+        let (n, c, d) = (2, 3, 4);
+        let z = logits(n, c * d);
+        let t: Vec<i64> = (0..n * d).map(|i| (i % c) as i64).collect();
+        let mut rows = vec![0.0; n * c * d];
+        for i in 0..n {
+            for s in 0..d {
+                for j in 0..c {
+                    rows[(i * d + s) * c + j] = z[i * c * d + j * d + s];
+                }
+            }
+        }
+        let p = SoftmaxLossParams {
+            reduction: Reduction::None,
+            ..SoftmaxLossParams::cross_entropy()
+        };
+        let (mut l1, mut g1) = (vec![0.0; n * d], vec![0.0; n * c * d]);
+        let (mut l2, mut g2) = (vec![0.0; n * d], vec![0.0; n * c * d]);
+        softmax_loss(&z, &t, Layout { n, c, d }, &p, &mut l1, &mut g1).unwrap();
+        softmax_loss(
+            &rows,
+            &t,
+            Layout { n: n * d, c, d: 1 },
+            &p,
+            &mut l2,
+            &mut g2,
+        )
+        .unwrap();
+        assert_eq!(l1, l2);
+        for i in 0..n {
+            for s in 0..d {
+                for j in 0..c {
+                    assert_eq!(g1[i * c * d + j * d + s], g2[(i * d + s) * c + j]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_targets_out_of_range() {
+        let z = logits(2, 3);
+        let p = SoftmaxLossParams::<f64>::cross_entropy();
+        let (mut l, mut g) = ([0.0], vec![0.0; 6]);
+        let err =
+            softmax_loss(&z, &[0, 3], Layout { n: 2, c: 3, d: 1 }, &p, &mut l, &mut g).unwrap_err();
+        assert!(
+            matches!(err, CoreError::OutOfRange(ref m) if m.contains("target=3")),
+            "{err:?}"
+        );
+        let err =
+            softmax_loss(&z, &[0], Layout { n: 2, c: 3, d: 1 }, &p, &mut l, &mut g).unwrap_err();
+        assert!(matches!(err, CoreError::Shape(_)));
+    }
+
+    #[test]
+    fn extreme_logits_stay_finite_and_all_ignored_mean_is_nan() {
+        let z = [100.0f32, -100.0, 0.0, -100.0, 100.0, 0.0];
+        let p = SoftmaxLossParams::<f32>::cross_entropy();
+        let (mut l, mut g) = ([0.0f32], vec![0.0f32; 6]);
+        softmax_loss(&z, &[1, 0], Layout { n: 2, c: 3, d: 1 }, &p, &mut l, &mut g).unwrap();
+        assert!((l[0] - 200.0).abs() < 1e-3, "{}", l[0]);
+        assert!(g.iter().all(|v| v.is_finite()));
+        softmax_loss(
+            &z,
+            &[-100, -100],
+            Layout { n: 2, c: 3, d: 1 },
+            &p,
+            &mut l,
+            &mut g,
+        )
+        .unwrap();
+        assert!(l[0].is_nan());
+        assert!(g.iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn result_does_not_depend_on_parallelism() {
+        let (n, c) = (3000, 40);
+        let z: Vec<f32> = logits(n, c).iter().map(|&v| v as f32).collect();
+        let t: Vec<i64> = (0..n).map(|i| (i * 7 % c) as i64).collect();
+        let p = SoftmaxLossParams::<f32>::cross_entropy();
+        let (mut l1, mut g1) = ([0.0f32], vec![0.0f32; n * c]);
+        softmax_loss(&z, &t, Layout { n, c, d: 1 }, &p, &mut l1, &mut g1).unwrap();
+        let mut rows = vec![0.0f32; n];
+        let mut g2 = vec![0.0f32; n * c];
+        let p_none = SoftmaxLossParams {
+            reduction: Reduction::None,
+            ..p
+        };
+        softmax_loss(&z, &t, Layout { n, c, d: 1 }, &p_none, &mut rows, &mut g2).unwrap();
+        let mean = rows.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
+        assert!((l1[0] as f64 - mean).abs() < 1e-5);
     }
 }

@@ -22,16 +22,23 @@ pub struct SoftmaxLossTensors {
 }
 
 /// Returns `(loss, grad)` as the CPU kernel does. `input` is `(N, C, d...)`, `target` `(N, d...)`.
-pub fn softmax_loss_tch(input: &Tensor, target: &Tensor, p: &SoftmaxLossTensors) -> Result<(Tensor, Tensor)> {
+pub fn softmax_loss_tch(
+    input: &Tensor,
+    target: &Tensor,
+    p: &SoftmaxLossTensors,
+) -> Result<(Tensor, Tensor)> {
     let shape = input.size();
     let c = shape[1];
     // Rows (N·D, C) with classes last.
-    let x = input.f_movedim(&[1], &[-1])?.f_reshape([-1, c])?;
+    let x = input.f_movedim([1], [-1])?.f_reshape([-1, c])?;
     let kind = x.kind();
     let rows = x.size()[0];
     let t_all = target.f_reshape([-1])?;
     let valid = t_all.f_ne(p.ignore_index)?;
-    let bad = t_all.f_lt(0)?.f_logical_or(&t_all.f_ge(c)?)?.f_logical_and(&valid)?;
+    let bad = t_all
+        .f_lt(0)?
+        .f_logical_or(&t_all.f_ge(c)?)?
+        .f_logical_and(&valid)?;
     if bad.f_any()?.f_int64_value(&[])? != 0 {
         let pos = bad.f_nonzero()?.f_int64_value(&[0, 0])?;
         let val = t_all.f_int64_value(&[pos])?;
@@ -50,7 +57,10 @@ pub fn softmax_loss_tch(input: &Tensor, target: &Tensor, p: &SoftmaxLossTensors)
         u = u.f_add(&b.f_unsqueeze(0)?)?;
     }
     if let Some(m) = &p.margins {
-        let m_y = m.f_index_select(0, &t)?.f_mul_scalar(p.scale)?.f_unsqueeze(1)?;
+        let m_y = m
+            .f_index_select(0, &t)?
+            .f_mul_scalar(p.scale)?
+            .f_unsqueeze(1)?;
         u = u.f_sub(&onehot.f_mul(&m_y)?)?;
     }
     let logp = u.f_log_softmax(1, kind)?;
@@ -65,7 +75,9 @@ pub fn softmax_loss_tch(input: &Tensor, target: &Tensor, p: &SoftmaxLossTensors)
     let mut pcoef = a.shallow_clone();
     if eps > 0.0 {
         // Zero-weight classes are left out so that a -inf logit there does not give 0·inf.
-        let wl = logp.f_mul(&w.f_unsqueeze(0)?)?.f_where_scalarother(&w.f_ne(0.0)?.f_unsqueeze(0)?, 0.0)?;
+        let wl = logp
+            .f_mul(&w.f_unsqueeze(0)?)?
+            .f_where_scalarother(&w.f_ne(0.0)?.f_unsqueeze(0)?, 0.0)?;
         l = l.f_sub(&wl.f_sum_dim_intlist(1, false, kind)?.f_mul_scalar(bcoef)?)?;
         pcoef = pcoef.f_add(&w.f_sum(kind)?.f_mul_scalar(bcoef)?)?;
     }
@@ -91,7 +103,12 @@ pub fn softmax_loss_tch(input: &Tensor, target: &Tensor, p: &SoftmaxLossTensors)
     // A zero divisor (all rows ignored) leaves the gradient 0 and the "mean" NaN, as in torch.
     let divisor = match (p.reduction, p.avg_factor) {
         (Reduction::None | Reduction::Sum, _) => None,
-        (Reduction::Mean, Some(f)) => Some(Tensor::f_from_slice(&[f])?.f_to_kind(kind)?.f_to_device(x.device())?.f_squeeze()?),
+        (Reduction::Mean, Some(f)) => Some(
+            Tensor::f_from_slice(&[f])?
+                .f_to_kind(kind)?
+                .f_to_device(x.device())?
+                .f_squeeze()?,
+        ),
         (Reduction::Mean, None) => Some(match p.normalization {
             Normalization::Weight => w_y.f_mul(&validf)?.f_sum(kind)?,
             Normalization::Count => validf.f_sum(kind)?,
@@ -103,7 +120,9 @@ pub fn softmax_loss_tch(input: &Tensor, target: &Tensor, p: &SoftmaxLossTensors)
         k = k.f_div(&safe)?;
     }
     let k = k.f_unsqueeze(1)?;
-    let mut g = prob.f_mul(&pcoef.f_unsqueeze(1)?)?.f_sub(&onehot.f_mul(&a.f_unsqueeze(1)?)?)?;
+    let mut g = prob
+        .f_mul(&pcoef.f_unsqueeze(1)?)?
+        .f_sub(&onehot.f_mul(&a.f_unsqueeze(1)?)?)?;
     if eps > 0.0 {
         g = g.f_sub(&w.f_unsqueeze(0)?.f_mul_scalar(bcoef)?)?;
     }
@@ -112,7 +131,10 @@ pub fn softmax_loss_tch(input: &Tensor, target: &Tensor, p: &SoftmaxLossTensors)
     let mut rows_shape: Vec<i64> = vec![shape[0]];
     rows_shape.extend_from_slice(&shape[2..]);
     rows_shape.push(c);
-    let grad = g.f_reshape(rows_shape.as_slice())?.f_movedim(&[-1], &[1])?.f_contiguous()?;
+    let grad = g
+        .f_reshape(rows_shape.as_slice())?
+        .f_movedim([-1], [1])?
+        .f_contiguous()?;
     let loss = match (p.reduction, divisor) {
         (Reduction::None, _) => row_loss.f_reshape(target.size().as_slice())?,
         (Reduction::Sum, _) => row_loss.f_sum(kind)?,

@@ -7,11 +7,36 @@ use pyo3::prelude::*;
 
 use crate::error::CoreError;
 
-create_exception!(longtail.exceptions, ShapeError, PyValueError, "An argument has the wrong shape or length.");
-create_exception!(longtail.exceptions, InvalidArgumentError, PyValueError, "An argument has a value outside its domain.");
-create_exception!(longtail.exceptions, OutOfRangeError, PyIndexError, "A label or index lies outside its range.");
-create_exception!(longtail.exceptions, DTypeError, PyTypeError, "An argument has an unsupported dtype.");
-create_exception!(longtail.exceptions, TorchError, PyRuntimeError, "libtorch reported an error.");
+create_exception!(
+    longtail.exceptions,
+    ShapeError,
+    PyValueError,
+    "An argument has the wrong shape or length."
+);
+create_exception!(
+    longtail.exceptions,
+    InvalidArgumentError,
+    PyValueError,
+    "An argument has a value outside its domain."
+);
+create_exception!(
+    longtail.exceptions,
+    OutOfRangeError,
+    PyIndexError,
+    "A label or index lies outside its range."
+);
+create_exception!(
+    longtail.exceptions,
+    DTypeError,
+    PyTypeError,
+    "An argument has an unsupported dtype."
+);
+create_exception!(
+    longtail.exceptions,
+    TorchError,
+    PyRuntimeError,
+    "libtorch reported an error."
+);
 
 /// Converts a core error into its Python exception (one exhaustive match).
 pub fn to_py_err(err: CoreError) -> PyErr {
@@ -27,7 +52,10 @@ pub fn to_py_err(err: CoreError) -> PyErr {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("ShapeError", py.get_type::<ShapeError>())?;
-    m.add("InvalidArgumentError", py.get_type::<InvalidArgumentError>())?;
+    m.add(
+        "InvalidArgumentError",
+        py.get_type::<InvalidArgumentError>(),
+    )?;
     m.add("OutOfRangeError", py.get_type::<OutOfRangeError>())?;
     m.add("DTypeError", py.get_type::<DTypeError>())?;
     m.add("TorchError", py.get_type::<TorchError>())?;

@@ -50,7 +50,11 @@ pub(crate) fn logits_layout(input: &Tensor, target: &Tensor) -> Result<Layout> {
             target.size()
         )));
     }
-    Ok(Layout { n: shape[0] as usize, c: shape[1] as usize, d: shape[2..].iter().product::<i64>() as usize })
+    Ok(Layout {
+        n: shape[0] as usize,
+        c: shape[1] as usize,
+        d: shape[2..].iter().product::<i64>() as usize,
+    })
 }
 
 /// A per-class parameter as a contiguous tensor of the logits' dtype and device.
@@ -60,7 +64,9 @@ pub(crate) fn per_class(t: Option<PyTensor>, like: &Tensor) -> Result<Option<Ten
         if t.kind() == like.kind() && t.device() == like.device() && t.is_contiguous() {
             return Ok(t); // the common case: no conversion, no libtorch call
         }
-        Ok(t.f_to_device(like.device())?.f_to_kind(like.kind())?.f_contiguous()?)
+        Ok(t.f_to_device(like.device())?
+            .f_to_kind(like.kind())?
+            .f_contiguous()?)
     })
     .transpose()
 }
@@ -137,7 +143,10 @@ fn softmax_loss_py(
 ) -> PyResult<(PyTensor, PyTensor)> {
     let run = || -> Result<(Tensor, Tensor)> {
         let kind = float_kind(&input, "input")?;
-        if !matches!(target.kind(), Kind::Int64 | Kind::Int | Kind::Int16 | Kind::Int8 | Kind::Uint8) {
+        if !matches!(
+            target.kind(),
+            Kind::Int64 | Kind::Int | Kind::Int16 | Kind::Int8 | Kind::Uint8
+        ) {
             return Err(CoreError::dtype(format!(
                 "target should be a tensor of integer class indices, but got target of dtype {:?}",
                 target.kind()
@@ -157,7 +166,12 @@ fn softmax_loss_py(
             normalization: normalization.parse()?,
             avg_factor,
         };
-        for (name, t) in [("offsets", &tensors.offsets), ("margins", &tensors.margins), ("weight", &tensors.weight), ("alpha", &tensors.alpha)] {
+        for (name, t) in [
+            ("offsets", &tensors.offsets),
+            ("margins", &tensors.margins),
+            ("weight", &tensors.weight),
+            ("alpha", &tensors.alpha),
+        ] {
             if let Some(t) = t {
                 if t.size() != [layout.c as i64] {
                     return Err(CoreError::shape(format!(
@@ -178,12 +192,24 @@ fn softmax_loss_py(
                 )))
             }
         };
-        let target = if target.kind() == Kind::Int64 { target.0 } else { target.f_to_kind(Kind::Int64)? };
+        let target = if target.kind() == Kind::Int64 {
+            target.0
+        } else {
+            target.f_to_kind(Kind::Int64)?
+        };
         if use_tch {
             return softmax_loss_tch(&input, &target, &tensors);
         }
-        let input = if input.is_contiguous() { input.0 } else { input.f_contiguous()? };
-        let target = if target.is_contiguous() { target } else { target.f_contiguous()? };
+        let input = if input.is_contiguous() {
+            input.0
+        } else {
+            input.f_contiguous()?
+        };
+        let target = if target.is_contiguous() {
+            target
+        } else {
+            target.f_contiguous()?
+        };
         match kind {
             Kind::Float => run_kernel::<f32>(py, &input, &target, layout, &tensors),
             _ => run_kernel::<f64>(py, &input, &target, layout, &tensors),
