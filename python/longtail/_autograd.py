@@ -15,17 +15,16 @@ from torch.autograd.function import once_differentiable
 from longtail import _core
 
 
-def _scale_saved_grad(grad: Tensor, grad_loss: Tensor, reduction: str) -> Tensor:
-    """The chain rule for a loss whose gradient was computed in forward."""
+def _scale_saved_grad(grad: Tensor, grad_loss: Tensor | None, reduction: str,
+                      owned: bool = False) -> Tensor | None:
+    """The chain rule for a loss whose gradient was computed in forward. With ``owned`` (eager
+    only: the caller gives up ``grad``), ``loss.backward()`` returns ``grad`` itself: no pass."""
+    if grad_loss is None:  # the loss itself received no gradient
+        return None
     if reduction == "none":
         # grad_loss has the target's shape (N, d...); the class axis is dim 1 of grad.
         return grad * grad_loss.unsqueeze(1)
-    if (
-        not torch.compiler.is_compiling()
-        and grad_loss.device.type == "cpu"
-        and grad_loss.item() == 1.0
-    ):
-        # loss.backward() on the loss itself: the saved gradient is the answer, no extra pass.
+    if owned and grad_loss.device.type == "cpu" and grad_loss.item() == 1.0:
         return grad
     return grad * grad_loss
 
@@ -75,15 +74,28 @@ class SoftmaxLossFn(torch.autograd.Function):
         # The second output never gets a gradient; without this autograd would allocate an
         # (N, C) buffer of zeros for it in every backward.
         ctx.set_materialize_grads(False)
-        ctx.save_for_backward(grad)
-        ctx.reduction = reduction
+        # The gradient is handed over (not copied) by the first backward; the inputs are kept
+        # so that a second backward (retain_graph=True) can recompute it.
+        ctx.save_for_backward(input, target, offsets, margins, weight, alpha)
+        ctx.grad = grad
+        ctx.options = (scale, gamma, label_smoothing, ignore_index, reduction, normalization,
+                       avg_factor, backend)
         return loss, grad
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_loss: Tensor, _unused: Tensor | None):  # type: ignore[override]
-        (grad,) = ctx.saved_tensors
-        return (_scale_saved_grad(grad, grad_loss, ctx.reduction),) + (None,) * 13
+        grad, ctx.grad = ctx.grad, None
+        options = ctx.options
+        if grad is None:
+            input, target, offsets, margins, weight, alpha = ctx.saved_tensors
+            _, grad = _core.softmax_loss(
+                input, target, offsets=offsets, margins=margins, scale=options[0],
+                weight=weight, alpha=alpha, gamma=options[1], label_smoothing=options[2],
+                ignore_index=options[3], reduction=options[4], normalization=options[5],
+                avg_factor=options[6], backend=options[7],
+            )
+        return (_scale_saved_grad(grad, grad_loss, options[4], owned=True),) + (None,) * 13
 
 
 @torch.library.custom_op("longtail::softmax_loss", mutates_args=())

@@ -116,6 +116,7 @@ def as_per_class(name: str, value: Tensor | Sequence[float] | float | None, num_
             f"{name} should have shape ({num_classes},), one entry per class, but got {name} of "
             f"shape {tuple(t.shape)}"
         )
-    if not torch.isfinite(t).all():
+    # A data-dependent check cannot be traced; compiled graphs skip it.
+    if not torch.compiler.is_compiling() and not torch.isfinite(t).all():
         raise ValueError(f"{name} should be finite, but got {name} with non-finite entries")
     return t

@@ -152,6 +152,13 @@ pub fn softmax_loss<T: Real>(
         grad_factor: inv_div,
     };
 
+    if layout.is_empty() {
+        // No logits (N = 0 or an empty trailing dimension): a "mean" over nothing is NaN.
+        if p.reduction != Reduction::None {
+            loss[0] = T::from_f64(0.0 / divisor);
+        }
+        return Ok(());
+    }
     // Blocks of whole samples: a sample with trailing dimensions (d > 1) is one contiguous
     // (C, D) slab whose rows are gathered into scratch buffers.
     let slabs_per_block = if d == 1 { (BLOCK_ELEMS / c).max(1) } else { 1 };

@@ -49,6 +49,23 @@ pub fn to_py_err(err: CoreError) -> PyErr {
     }
 }
 
+/// Runs a core call, turning its error into the Python exception and a panic (a bug, never
+/// expected) into a `RuntimeError` instead of pyo3's `PanicException`, which derives from
+/// `BaseException` and would escape `except Exception`.
+pub fn guard<T>(f: impl FnOnce() -> crate::Result<T>) -> PyResult<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result.map_err(to_py_err),
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            Err(TorchError::new_err(format!("longtail internal error (please report): {msg}")))
+        }
+    }
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("ShapeError", py.get_type::<ShapeError>())?;

@@ -5,7 +5,7 @@ use pyo3::prelude::*;
 use pyo3_tch::PyTensor;
 use tch::{Device, Kind, Tensor};
 
-use super::errors::to_py_err;
+use super::errors::guard;
 use crate::error::{CoreError, Result};
 use crate::losses::softmax::{softmax_loss, SoftmaxLossParams};
 use crate::losses::softmax_tch::{softmax_loss_tch, SoftmaxLossTensors};
@@ -215,7 +215,7 @@ fn softmax_loss_py(
             _ => run_kernel::<f64>(py, &input, &target, layout, &tensors),
         }
     };
-    let (loss, grad) = run().map_err(to_py_err)?;
+    let (loss, grad) = guard(run)?;
     Ok((PyTensor(loss), PyTensor(grad)))
 }
 
