@@ -67,8 +67,13 @@ def _run(input: Tensor, target: Tensor, reduction: str, label_smoothing: float, 
 
 
 def _num_classes(input: Tensor) -> int:
-    if not isinstance(input, Tensor) or input.dim() < 2:
-        check_logits_target(input, input)  # raises the shape/type error
+    if not isinstance(input, Tensor):
+        raise TypeError(f"input should be a torch.Tensor, but got input of type {type(input)}")
+    if input.dim() < 2:
+        raise ValueError(
+            "input should have shape (N, C) or (N, C, d1, ...), but got input of shape "
+            f"{tuple(input.shape)}"
+        )
     return input.shape[1]
 
 
@@ -79,6 +84,11 @@ def logit_adjustments(class_counts: Counts, tau: float = 1.0) -> Tensor:
     offset (≈ −27.6) and ``tau=0`` gives the same constant for every class (plain CE)."""
     counts = as_class_counts(class_counts)
     tau = check_real("tau", tau)
+    if tau < 0 and (counts == 0).any():
+        # 0^τ = inf for τ < 0: no finite adjustment exists for an empty class.
+        raise ValueError(
+            f"tau should be >= 0 when class_counts has zero entries, but got tau={tau}"
+        )
     prior = counts / counts.sum()
     return torch.log(prior.pow(tau) + 1e-12)
 

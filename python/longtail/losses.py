@@ -99,6 +99,8 @@ class WeightedCrossEntropyLoss(_SoftmaxFamilyLoss):
         self.register_buffer("weight", _optional_tensor("weight", weight))
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        if self.class_counts is not None:
+            F._num_classes_match(input, self.class_counts)
         return self._call(input, target, weight=self.weight, normalization=self.normalization)
 
 

@@ -42,6 +42,9 @@ pub(crate) fn logits_layout(input: &Tensor, target: &Tensor) -> Result<Layout> {
             "input should have shape (N, C) or (N, C, d1, ...), but got input of shape {shape:?}"
         )));
     }
+    if shape[1] == 0 {
+        return Err(CoreError::shape("input should have at least one class, but got C = 0"));
+    }
     let mut want: Vec<i64> = vec![shape[0]];
     want.extend_from_slice(&shape[2..]);
     if target.size() != want {

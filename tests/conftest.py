@@ -1,0 +1,92 @@
+"""Shared pytest configuration: the device × dtype matrix and seeded generators.
+
+The same suite runs on a CPU box and on a GPU box (kornia's convention)::
+
+    pytest tests --device cpu --dtype float64,float32
+    LONGTAIL_TEST_DEVICE=cuda pytest tests      # skipped cleanly when there is no GPU
+    pytest tests --device all                  # cpu, plus cuda when available
+
+``--dtype`` (or ``LONGTAIL_TEST_DTYPE``) lists the logits dtypes of the dtype-matrix tests; the
+float64 oracle tests always run in float64.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+import torch
+
+# `reference` and `_testing` live next to this file; make them importable from tests/losses/ too
+# whatever pytest's import mode.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _testing import requires_cuda
+
+_DTYPES = {
+    "float64": torch.float64,
+    "float32": torch.float32,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+}
+_DEFAULT_DTYPES = "float64,float32,bfloat16,float16"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("longtail")
+    group.addoption(
+        "--device",
+        default=os.environ.get("LONGTAIL_TEST_DEVICE", "cpu"),
+        help="device(s) to test on: cpu, cuda, cuda:1, a comma-separated list, or 'all' "
+        "(env LONGTAIL_TEST_DEVICE, default cpu)",
+    )
+    group.addoption(
+        "--dtype",
+        default=os.environ.get("LONGTAIL_TEST_DTYPE", _DEFAULT_DTYPES),
+        help=f"logits dtypes of the dtype matrix, comma-separated, or 'all' "
+        f"(env LONGTAIL_TEST_DTYPE, default {_DEFAULT_DTYPES})",
+    )
+
+
+def _devices(config: pytest.Config) -> list[str]:
+    raw = config.getoption("--device").strip().lower()
+    if raw == "all":
+        return ["cpu", "cuda"]
+    names = [d.strip() for d in raw.split(",") if d.strip()]
+    for name in names:
+        torch.device(name)  # fails early with torch's message on a typo
+    return names
+
+
+def _dtypes(config: pytest.Config) -> list[str]:
+    raw = config.getoption("--dtype").strip().lower()
+    names = list(_DTYPES) if raw == "all" else [d.strip() for d in raw.split(",") if d.strip()]
+    unknown = [n for n in names if n not in _DTYPES]
+    if unknown:
+        raise pytest.UsageError(f"--dtype should name some of {list(_DTYPES)}, got {unknown}")
+    return names
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "device" in metafunc.fixturenames:
+        params = [
+            pytest.param(
+                torch.device(name),
+                id=name,
+                marks=[requires_cuda] if name.startswith("cuda") else [],
+            )
+            for name in _devices(metafunc.config)
+        ]
+        metafunc.parametrize("device", params)
+    if "dtype" in metafunc.fixturenames:
+        metafunc.parametrize(
+            "dtype", [pytest.param(_DTYPES[n], id=n) for n in _dtypes(metafunc.config)]
+        )
+
+
+@pytest.fixture
+def gen() -> torch.Generator:
+    """A CPU generator with a fixed seed (never the global RNG); tensors are drawn on the CPU
+    and then moved, so every device sees the same numbers."""
+    return torch.Generator().manual_seed(20240229)
