@@ -43,7 +43,10 @@ impl From<tch::TchError> for CoreError {
     fn from(err: tch::TchError) -> Self {
         // libtorch appends a C++ stack trace after the message; keep the message.
         let text = err.to_string();
-        let message = text.split("\nException raised from").next().unwrap_or(&text);
+        let message = text
+            .split("\nException raised from")
+            .next()
+            .unwrap_or(&text);
         CoreError::Torch(message.trim_end().to_string())
     }
 }

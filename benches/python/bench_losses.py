@@ -4,8 +4,8 @@ official code writes it, all measured in the same run.
 
 Method (kornia's): float32, fixed seeds, ``torch.utils.benchmark`` medians with IQR, each
 measurement ``x.grad = None; loss(x, y).backward()`` on a leaf ``x``. Peak extra memory is the
-rise of the process's peak RSS (VmHWM, reset through /proc/self/clear_refs) over its RSS before
-the call, so it counts every buffer the call allocates, the gradient of ``x`` included. The
+peak of what the call allocates through PyTorch's allocator (profiler memory records), the
+gradient of ``x`` included, in units of one (N, C) float32 buffer. The
 bandwidth bound of a fused loss is one read of the logits and one write of the gradient,
 ``2·N·C·4 bytes`` at the measured copy bandwidth.
 
@@ -15,17 +15,15 @@ Run: ``python benches/python/bench_losses.py [--quick]``.
 from __future__ import annotations
 
 import argparse
-import gc
 import math
 import os
 
+import longtail
 import torch
 import torch.nn.functional as F
-from torch.utils import benchmark
-
-import longtail
-from longtail import functional as LF
 from longtail import weights as W
+from torch.profiler import ProfilerActivity, profile
+from torch.utils import benchmark
 
 
 def copy_bandwidth() -> float:
@@ -38,29 +36,27 @@ def copy_bandwidth() -> float:
     return 2 * src.numel() * 4 / t.median
 
 
-def _rss() -> tuple[int, int]:
-    fields = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                fields[key] = int(value.split()[0]) * 1024
-    return fields["VmRSS"], fields["VmHWM"]
-
-
 def peak_extra_bytes(fn, x, y) -> int:
-    """Rise of peak RSS during one forward+backward (Linux only; -1 elsewhere)."""
-    if not os.path.exists("/proc/self/clear_refs"):
-        return -1
+    """Peak of the bytes allocated through PyTorch's CPU allocator during one forward+backward
+    (the kernel's tensors included: tch allocates through the same allocator), from the
+    profiler's per-op memory records in time order. ``x.grad`` counts as allocated."""
     x.grad = None
-    gc.collect()
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # reset VmHWM to the current RSS
-    before, _ = _rss()
-    fn(x, y).backward()
-    _, peak = _rss()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)  # the profiler prints start/stop lines on stderr
+    try:
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            fn(x, y).backward()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
     x.grad = None
-    return peak - before
+    current = peak = 0
+    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
+        current += event.self_cpu_memory_usage
+        peak = max(peak, current)
+    return peak
 
 
 def timed(fn, x, y) -> tuple[float, float]:
@@ -122,24 +118,33 @@ def main() -> None:
     args = parser.parse_args()
     shapes = [(256, 100), (1024, 1000)] if args.quick else [(256, 100), (1024, 1000), (8192, 1204)]
     bw = copy_bandwidth()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"copy bandwidth {bw / 1e9:.2f} GB/s\n")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
+        f"copy bandwidth {bw / 1e9:.2f} GB/s\n"
+    )
     gen = torch.Generator().manual_seed(0)
     for n, c in shapes:
-        counts = torch.tensor([max(1, int(1000 * 0.01 ** (i / max(c - 1, 1)))) for i in range(c)],
-                              dtype=torch.float64)
+        counts = torch.tensor(
+            [max(1, int(1000 * 0.01 ** (i / max(c - 1, 1)))) for i in range(c)], dtype=torch.float64
+        )
         x = torch.randn(n, c, generator=gen).requires_grad_()
         y = torch.randint(0, c, (n,), generator=gen)
         bound = 2 * n * c * 4 / bw
         ce_t, ce_iqr = timed(F.cross_entropy, x, y)
         ce_mem = peak_extra_bytes(F.cross_entropy, x, y)
         buf = n * c * 4
-        print(f"(N, C) = ({n}, {c}); bandwidth bound {bound * 1e3:.3f} ms; "
-              f"one (N, C) float32 buffer = {buf / 2**20:.1f} MiB")
-        print(f"  {'F.cross_entropy':<18} {ce_t * 1e3:8.3f} ms (IQR {ce_iqr * 1e3:.3f})  "
-              f"{ce_t / bound:6.1f}x bound  extra mem {ce_mem / buf:5.2f} buffers")
-        print(f"  {'loss':<18} {'ours ms':>10} {'vs F.ce':>8} {'plain ms':>10} {'speedup':>8} "
-              f"{'x bound':>8} {'mem ours':>9} {'mem plain':>10}")
+        print(
+            f"(N, C) = ({n}, {c}); bandwidth bound {bound * 1e3:.3f} ms; "
+            f"one (N, C) float32 buffer = {buf / 2**20:.1f} MiB"
+        )
+        print(
+            f"  {'F.cross_entropy':<18} {ce_t * 1e3:8.3f} ms (IQR {ce_iqr * 1e3:.3f})  "
+            f"{ce_t / bound:6.1f}x bound  extra mem {ce_mem / buf:5.2f} buffers"
+        )
+        print(
+            f"  {'loss':<18} {'ours ms':>10} {'vs F.ce':>8} {'plain ms':>10} {'speedup':>8} "
+            f"{'x bound':>8} {'mem ours':>9} {'mem plain':>10}"
+        )
         plain = official_formulations(counts, c)
         for name, module in ours(counts).items():
             t, _ = timed(module, x, y)
@@ -149,8 +154,10 @@ def main() -> None:
             with torch.no_grad():
                 diff = (module(x, y) - plain[name](x, y)).abs().item()
             assert math.isfinite(diff) and diff < 1e-3, f"{name}: ours and plain differ by {diff}"
-            print(f"  {name:<18} {t * 1e3:10.3f} {t / ce_t:8.2f} {tp * 1e3:10.3f} {tp / t:8.2f} "
-                  f"{t / bound:8.1f} {mem / buf:9.2f} {memp / buf:10.2f}")
+            print(
+                f"  {name:<18} {t * 1e3:10.3f} {t / ce_t:8.2f} {tp * 1e3:10.3f} {tp / t:8.2f} "
+                f"{t / bound:8.1f} {mem / buf:9.2f} {memp / buf:10.2f}"
+            )
         print()
 
 

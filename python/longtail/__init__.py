@@ -12,8 +12,13 @@ if torch.__version__.split("+")[0].rsplit(".", 1)[0] != _TORCH_REQUIRED:
         "or rebuild longtail against the installed torch"
     )
 
-from longtail import _core  # noqa: E402
-from longtail import exceptions, functional, losses, weights  # noqa: E402
+from longtail import (  # noqa: E402
+    _core,
+    exceptions,
+    functional,
+    losses,
+    weights,
+)
 from longtail.losses import (  # noqa: E402
     BalancedSoftmaxLoss,
     ClassBalancedLoss,

@@ -15,8 +15,9 @@ from torch.autograd.function import once_differentiable
 from longtail import _core
 
 
-def _scale_saved_grad(grad: Tensor, grad_loss: Tensor | None, reduction: str,
-                      owned: bool = False) -> Tensor | None:
+def _scale_saved_grad(
+    grad: Tensor, grad_loss: Tensor | None, reduction: str, owned: bool = False
+) -> Tensor | None:
     """The chain rule for a loss whose gradient was computed in forward. With ``owned`` (eager
     only: the caller gives up ``grad``), ``loss.backward()`` returns ``grad`` itself: no pass."""
     if grad_loss is None:  # the loss itself received no gradient
@@ -78,8 +79,16 @@ class SoftmaxLossFn(torch.autograd.Function):
         # so that a second backward (retain_graph=True) can recompute it.
         ctx.save_for_backward(input, target, offsets, margins, weight, alpha)
         ctx.grad = grad
-        ctx.options = (scale, gamma, label_smoothing, ignore_index, reduction, normalization,
-                       avg_factor, backend)
+        ctx.options = (
+            scale,
+            gamma,
+            label_smoothing,
+            ignore_index,
+            reduction,
+            normalization,
+            avg_factor,
+            backend,
+        )
         return loss, grad
 
     @staticmethod
@@ -90,10 +99,20 @@ class SoftmaxLossFn(torch.autograd.Function):
         if grad is None:
             input, target, offsets, margins, weight, alpha = ctx.saved_tensors
             _, grad = _core.softmax_loss(
-                input, target, offsets=offsets, margins=margins, scale=options[0],
-                weight=weight, alpha=alpha, gamma=options[1], label_smoothing=options[2],
-                ignore_index=options[3], reduction=options[4], normalization=options[5],
-                avg_factor=options[6], backend=options[7],
+                input,
+                target,
+                offsets=offsets,
+                margins=margins,
+                scale=options[0],
+                weight=weight,
+                alpha=alpha,
+                gamma=options[1],
+                label_smoothing=options[2],
+                ignore_index=options[3],
+                reduction=options[4],
+                normalization=options[5],
+                avg_factor=options[6],
+                backend=options[7],
             )
         return (_scale_saved_grad(grad, grad_loss, options[4], owned=True),) + (None,) * 13
 
@@ -132,8 +151,21 @@ def softmax_loss_op(
 
 
 @softmax_loss_op.register_fake
-def _(input, target, offsets, margins, weight, alpha, scale, gamma, label_smoothing,
-      ignore_index, reduction, normalization, avg_factor):
+def _(
+    input,
+    target,
+    offsets,
+    margins,
+    weight,
+    alpha,
+    scale,
+    gamma,
+    label_smoothing,
+    ignore_index,
+    reduction,
+    normalization,
+    avg_factor,
+):
     loss_shape = target.shape if reduction == "none" else ()
     return input.new_empty(loss_shape), input.new_empty(input.shape)
 
@@ -169,8 +201,21 @@ def softmax_loss(
     backend: str = "auto",
 ) -> Tensor:
     """Runs the fused softmax-family kernel (arguments already validated)."""
-    args = (input, target, offsets, margins, weight, alpha, float(scale), float(gamma),
-            float(label_smoothing), int(ignore_index), reduction, normalization, avg_factor)
+    args = (
+        input,
+        target,
+        offsets,
+        margins,
+        weight,
+        alpha,
+        float(scale),
+        float(gamma),
+        float(label_smoothing),
+        int(ignore_index),
+        reduction,
+        normalization,
+        avg_factor,
+    )
     if torch.compiler.is_compiling():
         loss, _ = softmax_loss_op(*args)
     else:

@@ -27,7 +27,9 @@ def check_logits_target(input: Tensor, target: Tensor) -> None:
     if not isinstance(target, Tensor):
         raise TypeError(f"target should be a torch.Tensor, but got target of type {type(target)}")
     if not input.is_floating_point():
-        raise TypeError(f"input should be a floating-point tensor of logits, but got dtype={input.dtype}")
+        raise TypeError(
+            f"input should be a floating-point tensor of logits, but got dtype={input.dtype}"
+        )
     if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
         raise TypeError(
             "target should be an integer tensor of class indices, but got target of "
@@ -50,8 +52,14 @@ def check_logits_target(input: Tensor, target: Tensor) -> None:
         )
 
 
-def check_real(name: str, value: float, *, low: float | None = None, high: float | None = None,
-               low_open: bool = False) -> float:
+def check_real(
+    name: str,
+    value: float,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+) -> float:
     """A finite float, optionally inside [low, high] (or (low, high] with low_open)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} should be a real number, but got {name}={value!r}")
@@ -66,8 +74,11 @@ def check_real(name: str, value: float, *, low: float | None = None, high: float
     return value
 
 
-def as_class_counts(class_counts: Sequence[float] | np.ndarray | Tensor,
-                    num_classes: int | None = None, name: str = "class_counts") -> Tensor:
+def as_class_counts(
+    class_counts: Sequence[float] | np.ndarray | Tensor,
+    num_classes: int | None = None,
+    name: str = "class_counts",
+) -> Tensor:
     """Per-class training counts as a float64 CPU tensor, checked: 1-D, finite, >= 0, not all 0."""
     if class_counts is None:
         raise TypeError(f"{name} should be a sequence of per-class counts, but got {name}=None")
@@ -78,7 +89,8 @@ def as_class_counts(class_counts: Sequence[float] | np.ndarray | Tensor,
             counts = torch.as_tensor(np.asarray(class_counts, dtype=np.float64))
         except (TypeError, ValueError) as err:
             raise TypeError(
-                f"{name} should be a sequence of non-negative numbers, but got {name}={class_counts!r}"
+                f"{name} should be a sequence of non-negative numbers, but got "
+                f"{name}={class_counts!r}"
             ) from err
     if counts.dim() != 1 or counts.numel() == 0:
         raise ValueError(
@@ -102,8 +114,9 @@ def as_class_counts(class_counts: Sequence[float] | np.ndarray | Tensor,
     return counts
 
 
-def as_per_class(name: str, value: Tensor | Sequence[float] | float | None, num_classes: int,
-                 like: Tensor) -> Tensor | None:
+def as_per_class(
+    name: str, value: Tensor | Sequence[float] | float | None, num_classes: int, like: Tensor
+) -> Tensor | None:
     """A per-class parameter (or a scalar broadcast to every class) as a tensor like ``like``."""
     if value is None:
         return None

@@ -123,8 +123,15 @@ def logit_adjusted_loss(
     adjustment is already learned) or :func:`logit_adjust` on a plainly trained model."""
     c = _num_classes(input)
     offsets = logit_adjustments(as_class_counts(class_counts, c), tau)
-    return _run(input, target, reduction, label_smoothing, offsets=offsets,
-                weight=as_per_class("weight", weight, c, input), ignore_index=ignore_index)
+    return _run(
+        input,
+        target,
+        reduction,
+        label_smoothing,
+        offsets=offsets,
+        weight=as_per_class("weight", weight, c, input),
+        ignore_index=ignore_index,
+    )
 
 
 def balanced_softmax_loss(
@@ -145,8 +152,15 @@ def balanced_softmax_loss(
     time."""
     c = _num_classes(input)
     counts = as_class_counts(class_counts, c)
-    return _run(input, target, reduction, label_smoothing, offsets=torch.log(counts),
-                weight=as_per_class("weight", weight, c, input), ignore_index=ignore_index)
+    return _run(
+        input,
+        target,
+        reduction,
+        label_smoothing,
+        offsets=torch.log(counts),
+        weight=as_per_class("weight", weight, c, input),
+        ignore_index=ignore_index,
+    )
 
 
 def ldam_margins(class_counts: Counts, max_margin: float = 0.5) -> Tensor:
@@ -181,12 +195,19 @@ def ldam_loss(
     c = _num_classes(input)
     margins = ldam_margins(as_class_counts(class_counts, c), max_margin)
     scale = check_real("scale", scale, low=0.0, low_open=True)
-    return _run(input, target, reduction, label_smoothing, margins=margins, scale=scale,
-                weight=as_per_class("weight", weight, c, input), ignore_index=ignore_index)
+    return _run(
+        input,
+        target,
+        reduction,
+        label_smoothing,
+        margins=margins,
+        scale=scale,
+        weight=as_per_class("weight", weight, c, input),
+        ignore_index=ignore_index,
+    )
 
 
-_WEIGHTINGS = ("inverse_frequency", "sqrt_inverse_frequency", "cost_sensitive",
-               "effective_number")
+_WEIGHTINGS = ("inverse_frequency", "sqrt_inverse_frequency", "cost_sensitive", "effective_number")
 
 
 def weighted_cross_entropy(
@@ -219,9 +240,15 @@ def weighted_cross_entropy(
         raise ValueError("weighted_cross_entropy needs exactly one of class_counts or weight")
     if weight is None:
         weight = _weighting(as_class_counts(class_counts, c), weighting, beta, input)
-    return _run(input, target, reduction, label_smoothing, ignore_index=ignore_index,
-                weight=as_per_class("weight", weight, c, input),
-                normalization=_check_normalization(normalization))
+    return _run(
+        input,
+        target,
+        reduction,
+        label_smoothing,
+        ignore_index=ignore_index,
+        weight=as_per_class("weight", weight, c, input),
+        normalization=_check_normalization(normalization),
+    )
 
 
 def _weighting(counts: Tensor, weighting: str, beta: float, input: Tensor) -> Tensor:
@@ -291,10 +318,17 @@ def focal_loss(
     """
     c = _num_classes(input)
     gamma = check_real("gamma", gamma, low=0.0)
-    return _run(input, target, reduction, label_smoothing, gamma=gamma,
-                alpha=as_per_class("alpha", alpha, c, input),
-                weight=as_per_class("weight", weight, c, input),
-                ignore_index=ignore_index, normalization="count")
+    return _run(
+        input,
+        target,
+        reduction,
+        label_smoothing,
+        gamma=gamma,
+        alpha=as_per_class("alpha", alpha, c, input),
+        weight=as_per_class("weight", weight, c, input),
+        ignore_index=ignore_index,
+        normalization="count",
+    )
 
 
 _CB_TYPES = ("softmax",)
@@ -324,5 +358,12 @@ def class_balanced_loss(
     _check_loss_type(loss_type)
     check_real("gamma", gamma, low=0.0)
     w = _weights.effective_number(as_class_counts(class_counts, c), beta, dtype=torch.float64)
-    return _run(input, target, reduction, label_smoothing, weight=w, ignore_index=ignore_index,
-                normalization=_check_normalization(normalization))
+    return _run(
+        input,
+        target,
+        reduction,
+        label_smoothing,
+        weight=w,
+        ignore_index=ignore_index,
+        normalization=_check_normalization(normalization),
+    )

@@ -35,7 +35,9 @@ def _optional_tensor(name: str, value) -> Tensor | None:
     try:
         return torch.as_tensor(value, dtype=torch.float64).clone()
     except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} should be a tensor or sequence of floats, but got {value!r}") from err
+        raise TypeError(
+            f"{name} should be a tensor or sequence of floats, but got {value!r}"
+        ) from err
 
 
 class _SoftmaxFamilyLoss(nn.Module):
@@ -48,8 +50,14 @@ class _SoftmaxFamilyLoss(nn.Module):
         self.label_smoothing = check_real("label_smoothing", label_smoothing, low=0.0, high=1.0)
 
     def _call(self, input: Tensor, target: Tensor, **params) -> Tensor:
-        return F._run(input, target, self.reduction, self.label_smoothing,
-                      ignore_index=self.ignore_index, **params)
+        return F._run(
+            input,
+            target,
+            self.reduction,
+            self.label_smoothing,
+            ignore_index=self.ignore_index,
+            **params,
+        )
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}, ignore_index={self.ignore_index}"
@@ -80,10 +88,18 @@ class WeightedCrossEntropyLoss(_SoftmaxFamilyLoss):
         >>> out.backward()
     """
 
-    def __init__(self, class_counts: Counts | None = None, *, weighting: str = "inverse_frequency",
-                 beta: float = 0.9999, weight: Tensor | None = None, reduction: str = "mean",
-                 ignore_index: int = -100, label_smoothing: float = 0.0,
-                 normalization: str = "weight") -> None:
+    def __init__(
+        self,
+        class_counts: Counts | None = None,
+        *,
+        weighting: str = "inverse_frequency",
+        beta: float = 0.9999,
+        weight: Tensor | None = None,
+        reduction: str = "mean",
+        ignore_index: int = -100,
+        label_smoothing: float = 0.0,
+        normalization: str = "weight",
+    ) -> None:
         super().__init__(reduction, ignore_index, label_smoothing)
         if (class_counts is None) == (weight is None):
             raise ValueError("WeightedCrossEntropyLoss needs exactly one of class_counts or weight")
@@ -115,9 +131,15 @@ class FocalLoss(_SoftmaxFamilyLoss):
         >>> loss(torch.randn(4, 3, requires_grad=True), torch.tensor([0, 1, 2, 2])).backward()
     """
 
-    def __init__(self, gamma: float = 2.0, alpha: Tensor | Sequence[float] | float | None = None,
-                 weight: Tensor | None = None, reduction: str = "mean", ignore_index: int = -100,
-                 label_smoothing: float = 0.0) -> None:
+    def __init__(
+        self,
+        gamma: float = 2.0,
+        alpha: Tensor | Sequence[float] | float | None = None,
+        weight: Tensor | None = None,
+        reduction: str = "mean",
+        ignore_index: int = -100,
+        label_smoothing: float = 0.0,
+    ) -> None:
         super().__init__(reduction, ignore_index, label_smoothing)
         self.gamma = check_real("gamma", gamma, low=0.0)
         self.register_buffer("alpha", _optional_tensor("alpha", alpha))
@@ -127,9 +149,16 @@ class FocalLoss(_SoftmaxFamilyLoss):
         alpha = self.alpha
         if alpha is not None and alpha.dim() == 0:
             alpha = alpha.expand(input.shape[1])
-        return F.focal_loss(input, target, gamma=self.gamma, alpha=alpha, weight=self.weight,
-                            reduction=self.reduction, ignore_index=self.ignore_index,
-                            label_smoothing=self.label_smoothing)
+        return F.focal_loss(
+            input,
+            target,
+            gamma=self.gamma,
+            alpha=alpha,
+            weight=self.weight,
+            reduction=self.reduction,
+            ignore_index=self.ignore_index,
+            label_smoothing=self.label_smoothing,
+        )
 
 
 class ClassBalancedLoss(_SoftmaxFamilyLoss):
@@ -144,9 +173,17 @@ class ClassBalancedLoss(_SoftmaxFamilyLoss):
         >>> loss(torch.randn(4, 3, requires_grad=True), torch.tensor([0, 1, 2, 2])).backward()
     """
 
-    def __init__(self, class_counts: Counts, beta: float = 0.9999, gamma: float = 1.0,
-                 loss_type: str = "softmax", reduction: str = "mean", ignore_index: int = -100,
-                 label_smoothing: float = 0.0, normalization: str = "count") -> None:
+    def __init__(
+        self,
+        class_counts: Counts,
+        beta: float = 0.9999,
+        gamma: float = 1.0,
+        loss_type: str = "softmax",
+        reduction: str = "mean",
+        ignore_index: int = -100,
+        label_smoothing: float = 0.0,
+        normalization: str = "count",
+    ) -> None:
         super().__init__(reduction, ignore_index, label_smoothing)
         F._check_loss_type(loss_type)
         self.beta = check_real("beta", beta, low=0.0, high=1.0)
@@ -174,9 +211,16 @@ class LDAMLoss(_SoftmaxFamilyLoss):
         >>> loss(torch.randn(4, 3, requires_grad=True), torch.tensor([0, 1, 2, 2])).backward()
     """
 
-    def __init__(self, class_counts: Counts, max_margin: float = 0.5, scale: float = 30.0,
-                 weight: Tensor | None = None, reduction: str = "mean", ignore_index: int = -100,
-                 label_smoothing: float = 0.0) -> None:
+    def __init__(
+        self,
+        class_counts: Counts,
+        max_margin: float = 0.5,
+        scale: float = 30.0,
+        weight: Tensor | None = None,
+        reduction: str = "mean",
+        ignore_index: int = -100,
+        label_smoothing: float = 0.0,
+    ) -> None:
         super().__init__(reduction, ignore_index, label_smoothing)
         counts = as_class_counts(class_counts)
         self.max_margin = check_real("max_margin", max_margin, low=0.0)
@@ -187,8 +231,7 @@ class LDAMLoss(_SoftmaxFamilyLoss):
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         F._num_classes_match(input, self.margins)
-        return self._call(input, target, margins=self.margins, scale=self.scale,
-                          weight=self.weight)
+        return self._call(input, target, margins=self.margins, scale=self.scale, weight=self.weight)
 
 
 class LogitAdjustedLoss(_SoftmaxFamilyLoss):
@@ -200,9 +243,15 @@ class LogitAdjustedLoss(_SoftmaxFamilyLoss):
         >>> loss(torch.randn(4, 3, requires_grad=True), torch.tensor([0, 1, 2, 2])).backward()
     """
 
-    def __init__(self, class_counts: Counts, tau: float = 1.0, weight: Tensor | None = None,
-                 reduction: str = "mean", ignore_index: int = -100,
-                 label_smoothing: float = 0.0) -> None:
+    def __init__(
+        self,
+        class_counts: Counts,
+        tau: float = 1.0,
+        weight: Tensor | None = None,
+        reduction: str = "mean",
+        ignore_index: int = -100,
+        label_smoothing: float = 0.0,
+    ) -> None:
         super().__init__(reduction, ignore_index, label_smoothing)
         counts = as_class_counts(class_counts)
         self.tau = check_real("tau", tau)
@@ -225,9 +274,14 @@ class BalancedSoftmaxLoss(_SoftmaxFamilyLoss):
         >>> loss(torch.randn(4, 3, requires_grad=True), torch.tensor([0, 1, 2, 2])).backward()
     """
 
-    def __init__(self, class_counts: Counts, weight: Tensor | None = None,
-                 reduction: str = "mean", ignore_index: int = -100,
-                 label_smoothing: float = 0.0) -> None:
+    def __init__(
+        self,
+        class_counts: Counts,
+        weight: Tensor | None = None,
+        reduction: str = "mean",
+        ignore_index: int = -100,
+        label_smoothing: float = 0.0,
+    ) -> None:
         super().__init__(reduction, ignore_index, label_smoothing)
         counts = as_class_counts(class_counts)
         self.register_buffer("class_counts", counts)

@@ -27,8 +27,9 @@ def _safe_inverse(numer: Tensor, counts: Tensor) -> Tensor:
     return torch.where(counts > 0, numer / counts.clamp(min=1e-300), torch.zeros_like(counts))
 
 
-def inverse_frequency(class_counts: Counts, power: float = 1.0, *,
-                      dtype: torch.dtype = torch.float32) -> Tensor:
+def inverse_frequency(
+    class_counts: Counts, power: float = 1.0, *, dtype: torch.dtype = torch.float32
+) -> Tensor:
     """``w_c = (N / n_c)^power`` with ``N = Σ n``; ``power=0.5`` is the square-root variant."""
     counts = as_class_counts(class_counts)
     power = check_real("power", power, low=0.0)
@@ -46,8 +47,9 @@ def cost_sensitive(class_counts: Counts, *, dtype: torch.dtype = torch.float32) 
     return _safe_inverse(n_min.expand_as(counts), counts).to(dtype)
 
 
-def effective_number(class_counts: Counts, beta: float = 0.9999, *,
-                     dtype: torch.dtype = torch.float32) -> Tensor:
+def effective_number(
+    class_counts: Counts, beta: float = 0.9999, *, dtype: torch.dtype = torch.float32
+) -> Tensor:
     """Class-balanced weights of Cui et al.: ``(1-β)/(1-β^{n_c})``, normalised to sum to C.
 
     ``beta=0`` gives all ones, ``beta=1`` the limit ``1/n_c`` (normalised). Computed in float64
@@ -58,13 +60,20 @@ def effective_number(class_counts: Counts, beta: float = 0.9999, *,
         raw = _safe_inverse(torch.ones_like(counts), counts)
     else:
         effective = 1.0 - torch.pow(torch.tensor(beta, dtype=torch.float64), counts)
-        raw = torch.where(counts > 0, (1.0 - beta) / effective.clamp(min=1e-300),
-                          torch.zeros_like(counts))
+        raw = torch.where(
+            counts > 0, (1.0 - beta) / effective.clamp(min=1e-300), torch.zeros_like(counts)
+        )
     return (raw / raw.sum() * counts.numel()).to(dtype)
 
 
-def drw(class_counts: Counts, epoch: int, start_epoch: int = 160, beta: float = 0.9999, *,
-        dtype: torch.dtype = torch.float32) -> Tensor:
+def drw(
+    class_counts: Counts,
+    epoch: int,
+    start_epoch: int = 160,
+    beta: float = 0.9999,
+    *,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
     """Deferred re-weighting (LDAM-DRW): ones before ``start_epoch``, then
     :func:`effective_number` with ``beta``. ``epoch`` counts from 0, as in LDAM-DRW's
     ``cifar_train.py`` (``idx = epoch // 160``); BBN's copy counts from 1, so pass ``epoch - 1``

@@ -61,7 +61,9 @@ pub fn guard<T>(f: impl FnOnce() -> crate::Result<T>) -> PyResult<T> {
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_string());
-            Err(TorchError::new_err(format!("longtail internal error (please report): {msg}")))
+            Err(TorchError::new_err(format!(
+                "longtail internal error (please report): {msg}"
+            )))
         }
     }
 }

@@ -43,7 +43,9 @@ pub(crate) fn logits_layout(input: &Tensor, target: &Tensor) -> Result<Layout> {
         )));
     }
     if shape[1] == 0 {
-        return Err(CoreError::shape("input should have at least one class, but got C = 0"));
+        return Err(CoreError::shape(
+            "input should have at least one class, but got C = 0",
+        ));
     }
     let mut want: Vec<i64> = vec![shape[0]];
     want.extend_from_slice(&shape[2..]);

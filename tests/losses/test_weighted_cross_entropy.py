@@ -408,3 +408,33 @@ def test_no_grad_input(gen):
     assert not out2.requires_grad
     assert_close(out, F.cross_entropy(x.detach(), y, weight=w), torch.float64)
     assert_close(out2, out, torch.float64)
+
+
+@pytest.mark.parametrize("fdtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("shift", [300.0, 695.0, -700.0])
+def test_shift_invariance_of_confident_rows(shift, fdtype):
+    """Softmax CE is invariant to adding a constant to a row. With a shift that is exact in the
+    logits' dtype, the per-sample losses of confident predictions (CE ≈ 1e-4) must not change by
+    more than the rounding of the loss itself — torch's F.cross_entropy gives identical values:
+    the loss must not be formed as ``(max + log Σ) − z_y`` at the magnitude of the logits.
+    Also checked through the focal loss, where γ amplifies the relative error."""
+    rtol = 2e-3 if fdtype == torch.float32 else 1e-12
+    base = torch.tensor([[5.0, -5.0, -5.0], [2.0, -8.0, -9.0], [0.0, -11.0, -7.5]], dtype=fdtype)
+    y = torch.tensor([0, 0, 0])
+    shifted = base + shift
+    assert torch.equal(shifted - shift, base)  # the shift is exact
+    # torch itself meets the bound
+    torch.testing.assert_close(
+        F.cross_entropy(shifted, y, reduction="none"),
+        F.cross_entropy(base, y, reduction="none"),
+        rtol=rtol,
+        atol=0,
+    )
+    w = torch.ones(3, dtype=fdtype)
+    a = LF.weighted_cross_entropy(base, y, weight=w, reduction="none")
+    b = LF.weighted_cross_entropy(shifted, y, weight=w, reduction="none")
+    torch.testing.assert_close(b, a, rtol=rtol, atol=0)
+    # focal γ = 2 is ≈ L³ here: three times the relative error of L
+    a = LF.focal_loss(base, y, gamma=2.0, reduction="none")
+    b = LF.focal_loss(shifted, y, gamma=2.0, reduction="none")
+    torch.testing.assert_close(b, a, rtol=3 * rtol, atol=0)

@@ -14,8 +14,9 @@ from torch import nn
 import longtail
 
 
-def make_data(num_classes: int, n_max: int, imbalance: float, per_class_test: int,
-              generator: torch.Generator) -> tuple:
+def make_data(
+    num_classes: int, n_max: int, imbalance: float, per_class_test: int, generator: torch.Generator
+) -> tuple:
     """Gaussian blobs in 2-D with exponentially decaying class sizes (class 0 is the head)."""
     angles = torch.arange(num_classes) * (2 * torch.pi / num_classes)
     centers = torch.stack([angles.cos(), angles.sin()], 1) * 2.0
@@ -60,8 +61,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     num_classes = 10
-    data = make_data(num_classes, n_max=2000, imbalance=100.0, per_class_test=200,
-                     generator=torch.Generator().manual_seed(args.seed))
+    data = make_data(
+        num_classes,
+        n_max=2000,
+        imbalance=100.0,
+        per_class_test=200,
+        generator=torch.Generator().manual_seed(args.seed),
+    )
     counts = data[2]
     print(f"training set: {sum(counts)} samples, class counts {counts} (imbalance 100)\n")
     methods = {
@@ -72,13 +78,18 @@ def main(argv: list[str] | None = None) -> None:
         "focal": longtail.FocalLoss(gamma=2.0),
         "class-balanced": longtail.ClassBalancedLoss(counts, beta=0.999),
     }
-    print(f"{'method':<18}{'loss@1':>9}{'loss@end':>10}{'head acc':>10}{'tail acc':>10}{'mean acc':>10}")
+    print(
+        f"{'method':<18}{'loss@1':>9}{'loss@end':>10}"
+        f"{'head acc':>10}{'tail acc':>10}{'mean acc':>10}"
+    )
     for name, loss_fn in methods.items():
         model, losses = train(loss_fn, data, num_classes, args.steps, args.seed)
         acc = per_class_accuracy(model, data, num_classes)
         head, tail = acc[: num_classes // 2].mean(), acc[num_classes // 2 :].mean()
-        print(f"{name:<18}{losses[0]:>9.4f}{losses[-1]:>10.4f}{head:>10.3f}{tail:>10.3f}"
-              f"{acc.mean():>10.3f}")
+        print(
+            f"{name:<18}{losses[0]:>9.4f}{losses[-1]:>10.4f}{head:>10.3f}{tail:>10.3f}"
+            f"{acc.mean():>10.3f}"
+        )
 
 
 if __name__ == "__main__":
