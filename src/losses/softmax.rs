@@ -346,22 +346,23 @@ impl<T: Real> RowContext<'_, '_, T> {
             }
         }
         let u_y = g[y];
-        // Sum of w_j·u_j, needed only by label smoothing.
+        // Everything is taken relative to the maximum: −log p_j = log Σ − (u_j − max) keeps
+        // full relative precision for confident rows whatever the size of the logits.
         let eps = p.label_smoothing;
         let wu = if eps > T::ZERO {
-            weighted_sum(g, p.weight)
+            weighted_shifted_sum(g, p.weight, mx)
         } else {
             T::ZERO
         };
         let sum = exp_shift_sum(g, mx);
-        let lse = mx + sum.ln();
+        let log_sum = sum.ln();
         let w_y = p.weight.map_or(T::ONE, |w| w[y]);
         let a = (T::ONE - eps) * w_y;
         let bcoef = eps / T::from_f64(c as f64);
-        // L = a·(lse − u_y) + (ε/C)·(W·lse − Σ w_j u_j)
-        let mut l = a * (lse - u_y);
+        // L = a·(log Σ − (u_y − max)) + (ε/C)·(W·log Σ − Σ_j w_j (u_j − max))
+        let mut l = a * (log_sum - (u_y - mx));
         if eps > T::ZERO {
-            l = l + bcoef * (self.weight_total * lse - wu);
+            l = l + bcoef * (self.weight_total * log_sum - wu);
         }
         // dL/du_j = (a + bW)·p_j − a·[j=y] − b·w_j; a focal factor scales all of it by h'(L).
         let (value, dh) = if p.gamma > T::ZERO {
@@ -497,16 +498,19 @@ fn exp_shift_sum<T: Real>(x: &mut [T], mx: T) -> T {
     lanes.iter().fold(s, |acc, &v| acc + v)
 }
 
-/// `Σ_j w_j x_j`, or `Σ_j x_j` without weights; terms with `w_j = 0` are skipped so that a
-/// `−inf` logit of a zero-weight class does not make `0·inf = NaN`.
+/// `Σ_j w_j (x_j − shift)`, or `Σ_j (x_j − shift)` without weights; terms with `w_j = 0` are
+/// skipped so that a `−inf` logit of a zero-weight class does not make `0·inf = NaN`.
 #[inline]
-fn weighted_sum<T: Real>(x: &[T], w: Option<&[T]>) -> T {
+fn weighted_shifted_sum<T: Real>(x: &[T], w: Option<&[T]>, shift: T) -> T {
     match w {
-        Some(w) => x.iter().zip(w).fold(
-            T::ZERO,
-            |acc, (&xj, &wj)| if wj == T::ZERO { acc } else { acc + wj * xj },
-        ),
-        None => x.iter().fold(T::ZERO, |acc, &xj| acc + xj),
+        Some(w) => x.iter().zip(w).fold(T::ZERO, |acc, (&xj, &wj)| {
+            if wj == T::ZERO {
+                acc
+            } else {
+                acc + wj * (xj - shift)
+            }
+        }),
+        None => x.iter().fold(T::ZERO, |acc, &xj| acc + (xj - shift)),
     }
 }
 

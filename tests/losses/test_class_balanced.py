@@ -39,12 +39,13 @@ def _case(shape, options, gen, device="cpu", dtype=torch.float64):
 # -- 1. value and gradient against the float64 oracle -------------------------------------------
 
 
-@pytest.mark.parametrize("beta", [0.9, 0.9999])
 @pytest.mark.parametrize("options", CB_OPTIONS)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("shape", SHAPES)
-def test_vs_reference(shape, reduction, options, beta, gen):
-    """The official softmax type: ``Σ_i w_{y_i} CE_i / N`` with w normalised to sum C."""
+def test_vs_reference(shape, reduction, options, gen):
+    """The official softmax type: ``Σ_i w_{y_i} CE_i / N`` with w normalised to sum C (β = 0.99
+    over the matrix; other β below)."""
+    beta = 0.99
     x, y, kw, counts = _case(shape, options, gen)
     check_against_reference(
         lambda t: LF.class_balanced_loss(t, y, counts, beta=beta, reduction=reduction, **kw),

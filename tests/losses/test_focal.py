@@ -39,11 +39,12 @@ def _case(shape, options, gen, device="cpu", dtype=torch.float64):
 # -- 1. value and gradient against the float64 oracle -------------------------------------------
 
 
-@pytest.mark.parametrize("gamma", [0.5, 2.0])
 @pytest.mark.parametrize("options", OPTIONS)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("shape", SHAPES)
-def test_vs_reference(shape, reduction, options, gamma, gen):
+def test_vs_reference(shape, reduction, options, gen):
+    """γ = 1.5 (non-integer) over the matrix; other γ below."""
+    gamma = 1.5
     x, y, kw = _case(shape, options, gen)
     check_against_reference(
         lambda t: LF.focal_loss(t, y, gamma=gamma, reduction=reduction, **kw),

@@ -84,11 +84,12 @@ def test_post_hoc_adjust_keeps_dtype_and_predicts_rare_classes(gen):
 # -- 1. value and gradient against the float64 oracle -------------------------------------------
 
 
-@pytest.mark.parametrize("tau", [1.0, 0.7])
 @pytest.mark.parametrize("options", OPTIONS)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("shape", SHAPES)
-def test_vs_reference(shape, reduction, options, tau, gen):
+def test_vs_reference(shape, reduction, options, gen):
+    """τ = 0.7 over the matrix; other τ below."""
+    tau = 0.7
     x, y, kw, counts = _case(shape, options, gen)
     check_against_reference(
         lambda t: LF.logit_adjusted_loss(t, y, counts, tau=tau, reduction=reduction, **kw),
