@@ -180,6 +180,32 @@ def _distributed_default(num_replicas: int | None, rank: int | None) -> tuple[in
 # The shared base: epochs, sharding, resume, pickling.
 
 
+_ITER_CHUNK = 1 << 14  # indices turned into Python ints at a time (stays in cache)
+
+
+class _Progress:
+    """Where an epoch iterator is: the chunk being handed out and its list iterator."""
+
+    __slots__ = ("base", "it", "size")
+
+    def __init__(self, start: int) -> None:
+        self.base, self.size = start, 0
+        self.it: Iterator[int] | None = None
+
+    def yielded(self) -> int:
+        if self.it is None:
+            return self.base
+        return self.base + self.size - self.it.__length_hint__()  # type: ignore[attr-defined]
+
+
+def _chunks(shard: np.ndarray, start: int, progress: _Progress) -> Iterator[Iterator[int]]:
+    for lo in range(start, len(shard), _ITER_CHUNK):
+        items = shard[lo : lo + _ITER_CHUNK].tolist()
+        it = iter(items)
+        progress.base, progress.size, progress.it = lo, len(items), it
+        yield it
+
+
 class _EpochSampler(Sampler[int]):
     """Base of every sampler here. A subclass only says how long epoch ``e`` is
     (:meth:`_epoch_length`) and how to build its global index array (:meth:`_generate`)."""
@@ -199,8 +225,8 @@ class _EpochSampler(Sampler[int]):
         self.epoch = 0
         # How many indices of the current epoch a loaded state had already yielded.
         self._resume_from = 0
-        # (live iterator, index one past its last item) of the latest __iter__ call.
-        self._progress: tuple[Iterator[int], int] | None = None
+        # How far the latest __iter__ call's iterator got.
+        self._progress: _Progress | None = None
 
     # -- what subclasses provide -------------------------------------------------------------
 
@@ -265,11 +291,11 @@ class _EpochSampler(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         shard = self._shard(self._generate(self.epoch))
         start, self._resume_from = self._resume_from, 0
-        # A list iterator hands out Python ints at list speed and knows how far it got.
-        items = shard[start:].tolist()
-        it = iter(items)
-        self._progress = (it, start + len(items))
-        return it
+        progress = _Progress(start)
+        self._progress = progress
+        # Python ints are made a chunk at a time (ndarray.tolist, the fastest conversion) and
+        # handed out by C-level iterators: list speed, and O(chunk) Python objects alive.
+        return itertools.chain.from_iterable(_chunks(shard, start, progress))
 
     def state_dict(self) -> dict[str, int]:
         """The position in the current epoch: ``{"epoch", "seed", "yielded"}``.
@@ -279,8 +305,7 @@ class _EpochSampler(Sampler[int]):
         continue the epoch where it stopped.
         """
         if self._progress is not None:
-            it, end = self._progress
-            yielded = end - it.__length_hint__()
+            yielded = self._progress.yielded()
         else:
             yielded = self._resume_from
         return {"epoch": self.epoch, "seed": self.seed, "yielded": yielded}

@@ -181,3 +181,19 @@ def test_generation_inside_forked_workers_after_the_parent_used_rayon():
     for _, rows in loader:
         for row in rows:
             assert row.tolist() == ref.tolist()
+
+
+@pytest.mark.parametrize("stop", [0, 16_383, 16_384, 16_385, 40_000, 50_000])
+def test_resume_across_iteration_chunks(stop):
+    # Python ints are produced 2^14 at a time; the position must be exact across chunks.
+    labels = np.arange(50_000) % 13
+    s = S.ClassBalancedSampler(labels, seed=1)
+    full = list(s)
+    it = iter(s)
+    for _ in range(stop):
+        next(it)
+    state = s.state_dict()
+    assert state["yielded"] == stop
+    t = S.ClassBalancedSampler(labels)
+    t.load_state_dict(state)
+    assert list(t) == full[stop:]
