@@ -24,8 +24,11 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import random
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 
@@ -58,24 +61,38 @@ def consume(it) -> None:
         pass
 
 
-def loop_time(sampler, repeats: int) -> float:
-    """The Python loop over a ready iterator of the sampler, without producing it."""
-    times = []
-    for _ in range(repeats):
-        it = iter(sampler)
-        gc.collect()
-        t0 = time.perf_counter()
-        consume(it)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def _vm(field: str) -> int:
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith(field):
                 return int(line.split()[1]) * 1024
     raise RuntimeError(field)
+
+
+def peak_growth_subprocess(name: str, n: int, c: int) -> float:
+    """Peak RSS growth of one ``epoch_indices()`` of sampler ``name``, measured in a fresh
+    process whose malloc maps every large block afresh (so freed memory is not reused)."""
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
+    cmd = [sys.executable, __file__, "--memory-probe", name, str(n), str(c)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def make_samplers(labels: np.ndarray) -> dict[str, S._EpochSampler]:
+    counts = np.bincount(labels)
+    weights = 1.0 / counts[labels]  # class-balanced per-sample weights
+    return {
+        "ClassAwareSampler": S.ClassAwareSampler(labels, seed=0),
+        "ClassBalancedSampler": S.ClassBalancedSampler(labels, seed=0),
+        "SquareRootSampler": S.SquareRootSampler(labels, seed=0),
+        "WeightedSampler": S.WeightedSampler(weights, len(labels), seed=0),
+        "RandomOverSampler": S.RandomOverSampler(labels, seed=0),
+    }
+
+
+def memory_probe(name: str, n: int, c: int) -> None:
+    sampler = make_samplers(long_tail_labels(n, c))[name]
+    print(peak_growth(sampler.epoch_indices) / (8 * len(sampler)))
 
 
 def peak_growth(fn: Callable[[], object]) -> float:
@@ -149,20 +166,14 @@ def fmt_t(t: float) -> str:
 
 
 def run(n: int, c: int, repeats: int, slow_once: bool) -> list[tuple]:
+    n_asked = n
     labels = long_tail_labels(n, c)
     n = len(labels)
-    counts = np.bincount(labels)
-    weights = 1.0 / counts[labels]  # class-balanced per-sample weights
+    weights = 1.0 / np.bincount(labels)[labels]
     rows = []
     slow_repeats = 1 if slow_once else repeats
 
-    samplers = {
-        "ClassAwareSampler": S.ClassAwareSampler(labels, seed=0),
-        "ClassBalancedSampler": S.ClassBalancedSampler(labels, seed=0),
-        "SquareRootSampler": S.SquareRootSampler(labels, seed=0),
-        "WeightedSampler": S.WeightedSampler(weights, n, seed=0),
-        "RandomOverSampler": S.RandomOverSampler(labels, seed=0),
-    }
+    samplers = make_samplers(labels)
     wt = torch.from_numpy(weights)
     for name, s in samplers.items():
         length = len(s)
@@ -170,11 +181,13 @@ def run(n: int, c: int, repeats: int, slow_once: bool) -> list[tuple]:
         ready = list(range(length))
         list_floor = median_time(lambda ready=ready: consume(ready), repeats)
         del ready
+        arr = np.arange(length, dtype=np.int64)
+        tolist_floor = median_time(lambda arr=arr: consume(arr.tolist()), repeats)
+        del arr
         gen = median_time(s.epoch_indices, repeats)
         to_iter = median_time(lambda s=s: iter(s), repeats)  # generate + shard + tolist
-        loop = loop_time(s, repeats)
         whole = median_time(lambda s=s: consume(s), repeats)
-        mem = peak_growth(s.epoch_indices) / (8 * length)
+        mem = peak_growth_subprocess(name, n_asked, c)
         row = {
             "profile": f"N={n:.0e} C={c}",
             "sampler": name,
@@ -183,8 +196,8 @@ def run(n: int, c: int, repeats: int, slow_once: bool) -> list[tuple]:
             "write": write,
             "iter": whole,
             "iter_list": list_floor,
+            "iter_tolist": tolist_floor,
             "to_iter": to_iter,
-            "loop": loop,
             "mem": mem,
         }
         if name == "ClassAwareSampler":
@@ -211,7 +224,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller profiles")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--memory-probe", nargs=3, metavar=("SAMPLER", "N", "C"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
+    if args.memory_probe:
+        name, n, c = args.memory_probe
+        memory_probe(name, int(n), int(c))
+        return
     profiles = (
         [(10_000, 100), (100_000, 1000)]
         if args.quick
@@ -220,7 +240,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, threads={torch.get_num_threads()}, repeats={args.repeats}")
     head = (
         f"{'profile':<16} {'sampler':<21} {'epoch':>9} {'generate':>12} {'gen/write':>9} "
-        f"{'iterate':>12} {'iter/list':>9} {'loop/list':>9} {'mem/idx':>7} "
+        f"{'iterate':>12} {'iter/list':>9} {'it/tolist':>9} {'mem/idx':>7} "
         f"{'pyCA/gen':>10} {'pyCA/iter':>9} {'WRS/iter':>9} {'mult/gen':>9}"
     )
     print(head)
@@ -239,13 +259,15 @@ def main() -> None:
             print(
                 f"{r['profile']:<16} {r['sampler']:<21} {r['epoch']:>9} {fmt_t(r['gen'])} "
                 f"{r['gen'] / r['write']:9.2f} {fmt_t(r['iter'])} "
-                f"{r['iter'] / r['iter_list']:9.2f} {r['loop'] / r['iter_list']:9.2f} "
+                f"{r['iter'] / r['iter_list']:9.2f} {r['iter'] / r['iter_tolist']:9.2f} "
                 f"{r['mem']:7.2f} {py} {wrs} {mult}"
             )
     print(
         "\ngenerate = epoch_indices() (Rust, GIL released); iterate = `for i in sampler` "
         "(generate + tolist + loop); iter/list = iterate / iterating a ready list of as many "
-        "ints; loop/list = the loop alone; mem/idx = peak RSS growth of one generate / "
+        "ints; it/tolist = iterate / (tolist + iterate) of a ready int64 array, the floor for "
+        "any sampler that must create its Python ints; mem/idx = peak RSS growth of one "
+        "generate, in a fresh process / "
         "(8 bytes x epoch); pyCA/gen, pyCA/iter = pure-Python class-aware epoch (produce and "
         "iterate) / our generate, / our iterate; * = scaled from a 2e6-draw prefix; WRS/iter = "
         "WeightedRandomSampler iteration / our iteration; mult/gen = torch.multinomial / our "
