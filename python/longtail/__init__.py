@@ -17,6 +17,7 @@ from longtail import (  # noqa: E402
     exceptions,
     functional,
     losses,
+    samplers,
     weights,
 )
 from longtail.losses import (  # noqa: E402
@@ -41,5 +42,6 @@ __all__ = [
     "exceptions",
     "functional",
     "losses",
+    "samplers",
     "weights",
 ]
