@@ -13,7 +13,7 @@ if torch.__version__.split("+")[0].rsplit(".", 1)[0] != _TORCH_REQUIRED:
     )
 
 from longtail import _core  # noqa: E402
-from longtail import exceptions, functional, losses, weights  # noqa: E402
+from longtail import exceptions, functional, losses, samplers, weights  # noqa: E402
 from longtail.losses import (  # noqa: E402
     BalancedSoftmaxLoss,
     ClassBalancedLoss,
@@ -36,5 +36,6 @@ __all__ = [
     "exceptions",
     "functional",
     "losses",
+    "samplers",
     "weights",
 ]
