@@ -34,8 +34,10 @@ def test_cumulative_alpha_landmarks():
 
 def _features(seed: int, n: int = 6, d: int = 4):
     rng = np.random.default_rng(seed)
-    return (torch.from_numpy(rng.standard_normal((n, d))),
-            torch.from_numpy(rng.standard_normal((n, d))))
+    return (
+        torch.from_numpy(rng.standard_normal((n, d))),
+        torch.from_numpy(rng.standard_normal((n, d))),
+    )
 
 
 @pytest.mark.parametrize("alpha", [1.0, 0.8, 0.5, 0.123, 0.0])
@@ -45,8 +47,9 @@ def test_bbn_classifier_mixes_with_factor_two(alpha):
     clf = bbn.BBNClassifier(8, 3).double()
     w, b = clf.fc.weight.detach().numpy(), clf.fc.bias.detach().numpy()
     mixed = np.concatenate([2 * alpha * f_c.numpy(), 2 * (1 - alpha) * f_r.numpy()], axis=1)
-    np.testing.assert_allclose(clf(f_c, f_r, alpha).detach().numpy(), mixed @ w.T + b,
-                               rtol=1e-13, atol=1e-14)
+    np.testing.assert_allclose(
+        clf(f_c, f_r, alpha).detach().numpy(), mixed @ w.T + b, rtol=1e-13, atol=1e-14
+    )
 
 
 def test_bbn_inference_is_alpha_one_half():
@@ -76,8 +79,9 @@ def test_bbn_loss_matches_reference(alpha):
     out = bbn.bbn_loss(t(z), t(y_c), t(y_r), alpha, weight=t(w))
     assert out.item() == pytest.approx(expected_w, rel=1e-13)
     none = bbn.bbn_loss(t(z), t(y_c), t(y_r), alpha, reduction="none")
-    np.testing.assert_allclose(none.numpy(), alpha * _ce(z, y_c) + (1 - alpha) * _ce(z, y_r),
-                               rtol=1e-13)
+    np.testing.assert_allclose(
+        none.numpy(), alpha * _ce(z, y_c) + (1 - alpha) * _ce(z, y_r), rtol=1e-13
+    )
 
 
 def test_bbn_loss_gradient_reaches_both_branches():
@@ -103,8 +107,10 @@ def test_bilateral_sampler_pairs_a_permutation_with_reversed_partners():
         partners = ReversedSampler(LABELS, seed=7).epoch_indices(epoch)
         np.testing.assert_array_equal(pairs[:, 1], partners)
     np.testing.assert_allclose(
-        sampler.class_probabilities(), (30 / np.array([30, 12, 5, 1])) / (30 / np.array(
-            [30, 12, 5, 1])).sum(), rtol=1e-15)
+        sampler.class_probabilities(),
+        (30 / np.array([30, 12, 5, 1])) / (30 / np.array([30, 12, 5, 1])).sum(),
+        rtol=1e-15,
+    )
     first = sampler.epoch_indices(0)
     assert not np.array_equal(first, sampler.epoch_indices(1))
     np.testing.assert_array_equal(first, bbn.BilateralSampler(LABELS, seed=7).epoch_indices(0))
@@ -112,8 +118,10 @@ def test_bilateral_sampler_pairs_a_permutation_with_reversed_partners():
 
 def test_bilateral_sampler_shards_like_distributed_sampler():
     full = bbn.BilateralSampler(LABELS, seed=1).epoch_indices(0)
-    shards = [np.array(list(bbn.BilateralSampler(LABELS, seed=1, num_replicas=3, rank=r)))
-              for r in range(3)]
+    shards = [
+        np.array(list(bbn.BilateralSampler(LABELS, seed=1, num_replicas=3, rank=r)))
+        for r in range(3)
+    ]
     assert [len(s) for s in shards] == [16, 16, 16]
     for r, shard in enumerate(shards):
         np.testing.assert_array_equal(shard, full[r::3])

@@ -185,7 +185,7 @@ def test_step_order_and_target_are_checked():
         sampler.step(fc, x, wrong, x, wrong, lr=0.1)
     with pytest.raises(ValueError, match="lr should be a finite number > 0"):
         sampler.step(fc, x, torch.from_numpy(LABELS[idx]), x, wrong, lr=0.0)
-    with pytest.raises(TypeError, match="classifier should be a torch.nn.Module"):
+    with pytest.raises(TypeError, match=r"classifier should be a torch\.nn\.Module"):
         sampler.step("fc", x, torch.from_numpy(LABELS[idx]), x, wrong, lr=0.1)
 
 

@@ -27,14 +27,14 @@ def test_tau_of_wrong_type():
 
 @pytest.mark.parametrize("bad", [nn.Conv1d(2, 3, 1), nn.Sequential(nn.Linear(2, 3)), None])
 def test_classifier_that_is_not_a_linear(bad):
-    with pytest.raises(TypeError, match="should be a torch.nn.Linear classifier"):
+    with pytest.raises(TypeError, match=r"should be a torch\.nn\.Linear classifier"):
         decoupling.TauNormClassifier.from_linear(bad, 1.0)
-    with pytest.raises(TypeError, match="should be a torch.nn.Linear classifier"):
+    with pytest.raises(TypeError, match=r"should be a torch\.nn\.Linear classifier"):
         decoupling.LWSClassifier.from_linear(bad)
 
 
 def test_search_tau_with_a_module_that_is_not_a_linear():
-    with pytest.raises(TypeError, match="weight should be a torch.nn.Linear classifier"):
+    with pytest.raises(TypeError, match=r"weight should be a torch\.nn\.Linear classifier"):
         decoupling.search_tau(torch.ones(4, 2), torch.zeros(4).long(), weight=nn.Conv1d(2, 3, 1))
 
 
@@ -61,8 +61,9 @@ def test_other_bad_decoupling_input():
     with pytest.raises(ValueError, match="weight should be the classifier"):
         decoupling.search_tau(torch.ones(4, 2), torch.zeros(4).long())
     with pytest.raises(ValueError, match="weight should be None when source is a logits_fn"):
-        decoupling.search_tau(lambda t: torch.ones(4, 2), torch.zeros(4).long(),
-                              weight=torch.ones(2, 2))
+        decoupling.search_tau(
+            lambda t: torch.ones(4, 2), torch.zeros(4).long(), weight=torch.ones(2, 2)
+        )
     with pytest.raises(ValueError, match="taus should hold at least one candidate"):
         decoupling.search_tau(torch.ones(4, 2), torch.zeros(4).long(), [], weight=torch.ones(3, 2))
 
@@ -73,7 +74,7 @@ def test_prepare_crt_bad_classifier():
         decoupling.prepare_crt(model, nn.Linear(3, 2))
     with pytest.raises(ValueError, match="classifier should name a submodule of model"):
         decoupling.prepare_crt(model, "fc")
-    with pytest.raises(TypeError, match="classifier should be a torch.nn.Module"):
+    with pytest.raises(TypeError, match=r"classifier should be a torch\.nn\.Module"):
         decoupling.prepare_crt(model, 3)
     # Nothing was frozen by the failed calls.
     assert all(p.requires_grad for p in model.parameters())
@@ -101,7 +102,7 @@ def test_bad_drw_and_meta_sampler_input():
         DeferredReweighting([5, 1])(-1)
     with pytest.raises(ValueError, match="start_epoch should be a non-negative integer"):
         DeferredReweighting([5, 1], start_epoch=-3)
-    with pytest.raises(ValueError, match="beta should be <= 1.0"):
+    with pytest.raises(ValueError, match=r"beta should be <= 1\.0"):
         DeferredReweighting([5, 1], beta=1.5)
     with pytest.raises(ValueError, match="batch_size should be a positive integer"):
         MetaSampler([0, 1, 1], batch_size=0)
