@@ -229,9 +229,9 @@ class MetaSampler(Sampler[list[int]]):
 
     def _draw(self, batch: int) -> _Draw:
         with torch.no_grad():
-            s = torch.sigmoid(self.logits)
+            log_s = F.logsigmoid(self.logits)  # log σ(w), finite for any w
             present = torch.from_numpy(self._classes)
-            class_weights = (self.class_counts[present] * s[present]).numpy()
+            class_weights = (self.class_counts[present] * torch.exp(log_s[present])).numpy()
         stream = self.epoch * self.num_batches + batch
         indices = _core.class_weighted_indices(
             self._offsets,
@@ -246,7 +246,7 @@ class MetaSampler(Sampler[list[int]]):
         noise_seed = self._noise_seed(batch)
         generator = torch.Generator().manual_seed(noise_seed)
         with torch.no_grad():
-            phi = torch.log(s)[self._labels]  # log s_{y_i}, (N,)
+            phi = log_s[self._labels]  # log s_{y_i}, (N,)
             # Class-level sums of exp(g): soft = s_c e^{g} / Σ_c s_c Σ_{i∈c} e^{g_i}, exactly.
             log_mass, top = [], []
             lo = 0
@@ -259,6 +259,7 @@ class MetaSampler(Sampler[list[int]]):
                 lo += g.shape[0]
             log_mass_t, top_t = torch.cat(log_mass), torch.cat(top)
         with torch.enable_grad():
+            # A fresh graph from w (clone() saves nothing, so Adam may update w in place).
             log_s = F.logsigmoid(self.logits.clone())
             log_soft = log_s[row_labels] + top_t - torch.logsumexp(log_s + log_mass_t, dim=1)
             soft = torch.exp(log_soft)

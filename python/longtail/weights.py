@@ -112,12 +112,13 @@ class DeferredReweighting:
 
     Example (LDAM-DRW)::
 
+        >>> from longtail import LDAMLoss
         >>> counts = [500, 100, 20, 5]
         >>> drw = DeferredReweighting(counts, start_epoch=160)
-        >>> criterion = longtail.LDAMLoss(counts)
+        >>> criterion = LDAMLoss(counts)
         >>> for epoch in range(200):
-        ...     criterion.weight = drw(epoch)   # ones until epoch 159, then CB(0.9999) weights
-        ...     ...                             # train one epoch with criterion
+        ...     criterion.weight = drw(epoch)  # ones until epoch 159, then CB(0.9999) weights
+        ...     # ... one epoch of training with criterion
         >>> drw(0)
         tensor([1., 1., 1., 1.])
     """

@@ -77,7 +77,7 @@ def _soft_and_hard(sampler, draw, w):
     generator = torch.Generator().manual_seed(draw.noise_seed)
     labels = torch.from_numpy(LABELS)
     idx = torch.from_numpy(draw.indices)
-    phi = torch.log(torch.sigmoid(w.detach()))[labels]
+    phi = F.logsigmoid(w.detach())[labels]
     g = torch.cat(list(_meta_sampler._conditional_gumbel_rows(phi, idx, generator)))
     soft = torch.softmax(F.logsigmoid(w)[labels] + g, dim=1)
     hard = F.one_hot(idx, len(LABELS)).to(soft.dtype)
