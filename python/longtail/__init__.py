@@ -14,11 +14,19 @@ if torch.__version__.split("+")[0].rsplit(".", 1)[0] != _TORCH_REQUIRED:
 
 from longtail import (  # noqa: E402
     _core,
+    bbn,
+    decoupling,
     exceptions,
     functional,
     losses,
     samplers,
     weights,
+)
+from longtail.bbn import BBNClassifier, BilateralDataset, BilateralSampler  # noqa: E402
+from longtail.decoupling import (  # noqa: E402
+    LWSClassifier,
+    NCMClassifier,
+    TauNormClassifier,
 )
 from longtail.losses import (  # noqa: E402
     BalancedSoftmaxLoss,
@@ -28,17 +36,29 @@ from longtail.losses import (  # noqa: E402
     LogitAdjustedLoss,
     WeightedCrossEntropyLoss,
 )
+from longtail.samplers import MetaSampler  # noqa: E402
+from longtail.weights import DeferredReweighting  # noqa: E402
 
 __version__: str = _core.__version__
 
 __all__ = [
+    "BBNClassifier",
     "BalancedSoftmaxLoss",
+    "BilateralDataset",
+    "BilateralSampler",
     "ClassBalancedLoss",
+    "DeferredReweighting",
     "FocalLoss",
     "LDAMLoss",
+    "LWSClassifier",
     "LogitAdjustedLoss",
+    "MetaSampler",
+    "NCMClassifier",
+    "TauNormClassifier",
     "WeightedCrossEntropyLoss",
     "__version__",
+    "bbn",
+    "decoupling",
     "exceptions",
     "functional",
     "losses",
