@@ -12,6 +12,8 @@ import torch.nn.functional as F
 
 
 def _child(queue) -> None:
+    # As DataLoader workers do: torch's own OpenMP pool is not fork-safe either.
+    torch.set_num_threads(1)
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(512, 300, generator=gen, dtype=torch.float64)
     y = torch.randint(0, 300, (512,), generator=gen)
