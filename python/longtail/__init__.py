@@ -12,8 +12,17 @@ if torch.__version__.split("+")[0].rsplit(".", 1)[0] != _TORCH_REQUIRED:
         "or rebuild longtail against the installed torch"
     )
 
-from longtail import _core  # noqa: E402
-from longtail import exceptions, functional, losses, weights  # noqa: E402
+from longtail import (  # noqa: E402
+    _core,
+    data,
+    exceptions,
+    functional,
+    losses,
+    metrics,
+    stats,
+    weights,
+)
+from longtail.data import class_counts  # noqa: E402
 from longtail.losses import (  # noqa: E402
     BalancedSoftmaxLoss,
     ClassBalancedLoss,
@@ -33,8 +42,12 @@ __all__ = [
     "LogitAdjustedLoss",
     "WeightedCrossEntropyLoss",
     "__version__",
+    "class_counts",
+    "data",
     "exceptions",
     "functional",
     "losses",
+    "metrics",
+    "stats",
     "weights",
 ]
