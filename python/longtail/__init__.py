@@ -19,6 +19,7 @@ from longtail import (  # noqa: E402
     functional,
     losses,
     metrics,
+    samplers,
     stats,
     weights,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "functional",
     "losses",
     "metrics",
+    "samplers",
     "stats",
     "weights",
 ]

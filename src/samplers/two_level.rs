@@ -1,0 +1,92 @@
+//! i.i.d. two-level sampling: a class drawn with probability `∝ class_weights` (alias table over
+//! the classes), then an instance of it uniformly. Class-balanced, power / square-root,
+//! progressively-balanced and BBN reversed sampling are this with different class weights.
+
+use super::alias::AliasTable;
+use super::rng::tag;
+use super::{check_grouping, check_num_samples, fill_chunked};
+use crate::error::{CoreError, Result};
+
+/// `num_samples` i.i.d. draws: class `c` with probability `class_weights[c] / Σ class_weights`,
+/// then a uniform member of `members[offsets[c]..offsets[c + 1]]`. O(1) per draw.
+pub fn class_weighted_indices(
+    offsets: &[i64],
+    members: &[i64],
+    class_weights: &[f64],
+    num_samples: u64,
+    seed: u64,
+    epoch: u64,
+) -> Result<Vec<i64>> {
+    let counts = check_grouping(offsets, members)?;
+    if class_weights.len() != counts.len() {
+        return Err(CoreError::shape(format!(
+            "class_weights should have one entry per class ({}), but got {} entries",
+            counts.len(),
+            class_weights.len()
+        )));
+    }
+    let m = check_num_samples(num_samples)?;
+    let table = AliasTable::new(class_weights, "class_weights")?;
+    let mut out = vec![0i64; m];
+    fill_chunked(&mut out, seed, epoch, tag::TWO_LEVEL, |rng, chunk| {
+        for x in chunk.iter_mut() {
+            let c = table.sample(rng);
+            let start = offsets[c] as usize;
+            let j = rng.below(counts[c] as u64) as usize;
+            *x = members[start + j];
+        }
+    });
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::samplers::group_labels;
+
+    #[test]
+    fn class_frequencies_follow_the_class_weights() {
+        // Classes 0, 1, 2 with 1, 3 and 6 members.
+        let labels = [2, 1, 2, 2, 0, 1, 2, 2, 1, 2];
+        let g = group_labels(&labels).unwrap();
+        let out = class_weighted_indices(&g.offsets, &g.members, &[1.0, 1.0, 2.0], 200_000, 0, 0)
+            .unwrap();
+        let mut per_class = [0f64; 3];
+        let mut per_index = [0f64; 10];
+        for &i in &out {
+            per_class[labels[i as usize] as usize] += 1.0;
+            per_index[i as usize] += 1.0;
+        }
+        for (c, p) in per_class.iter().zip([0.25, 0.25, 0.5]) {
+            let sd = (200_000.0f64 * p * (1.0 - p)).sqrt();
+            assert!((c - 200_000.0 * p).abs() < 6.0 * sd, "{per_class:?}");
+        }
+        // Within class 2 (indices 0, 2, 3, 5, 6, 9) the draws are uniform.
+        for i in [0, 2, 3, 5, 6, 9] {
+            let p = 0.5 / 6.0;
+            let sd = (200_000.0f64 * p * (1.0 - p)).sqrt();
+            assert!(
+                (per_index[i] - 200_000.0 * p).abs() < 6.0 * sd,
+                "{per_index:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn zero_weight_classes_are_never_drawn() {
+        let g = group_labels(&[0, 1, 1, 2]).unwrap();
+        let out =
+            class_weighted_indices(&g.offsets, &g.members, &[0.0, 1.0, 0.0], 1000, 1, 2).unwrap();
+        assert!(out.iter().all(|&i| i == 1 || i == 2));
+    }
+
+    #[test]
+    fn rejects_mismatched_weights() {
+        let g = group_labels(&[0, 1]).unwrap();
+        assert!(matches!(
+            class_weighted_indices(&g.offsets, &g.members, &[1.0], 10, 0, 0),
+            Err(CoreError::Shape(_))
+        ));
+        assert!(class_weighted_indices(&g.offsets, &g.members, &[0.0, 0.0], 10, 0, 0).is_err());
+    }
+}

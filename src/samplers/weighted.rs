@@ -1,0 +1,238 @@
+//! Index-level weighted sampling: the law of `torch.utils.data.WeightedRandomSampler`
+//! (`torch.multinomial` with or without replacement), for any number of weights.
+
+use rayon::prelude::*;
+
+use super::alias::{check_weights, AliasTable};
+use super::rng::{self, tag, Rng};
+use super::{check_num_samples, fill_chunked, CHUNK};
+use crate::error::{CoreError, Result};
+
+/// `num_samples` indices drawn with probability `∝ weights`.
+///
+/// With replacement the draws are i.i.d. (alias method, O(1) per draw; when few draws are asked
+/// of many weights, one streaming inverse-CDF pass instead, which needs no O(N) table). Without
+/// replacement each successive draw is proportional to the remaining weights, as in
+/// `torch.multinomial(replacement=False)`; this uses exponential keys (Efraimidis & Spirakis
+/// 2006): the `num_samples` smallest `-ln(U_i) / w_i`, in increasing order.
+pub fn weighted_indices(
+    weights: &[f64],
+    num_samples: u64,
+    replacement: bool,
+    seed: u64,
+    epoch: u64,
+) -> Result<Vec<i64>> {
+    let m = check_num_samples(num_samples)?;
+    if m == 0 {
+        return Err(CoreError::invalid(
+            "num_samples should be a positive integer value, but got num_samples=0",
+        ));
+    }
+    if replacement {
+        // A table costs ~20 bytes per weight; a streaming pass costs a sort of the draws.
+        if m.saturating_mul(16) < weights.len() {
+            streaming_with_replacement(weights, m, seed, epoch)
+        } else {
+            let table = AliasTable::new(weights, "weights")?;
+            let mut out = vec![0i64; m];
+            fill_chunked(&mut out, seed, epoch, tag::WEIGHTED, |rng, chunk| {
+                for x in chunk.iter_mut() {
+                    *x = table.sample(rng) as i64;
+                }
+            });
+            Ok(out)
+        }
+    } else {
+        without_replacement(weights, m, seed, epoch)
+    }
+}
+
+/// Inverse-CDF sampling with one pass over the weights: sort the `m` uniforms, walk the
+/// cumulative sum once, then put each index back at its uniform's original position.
+fn streaming_with_replacement(
+    weights: &[f64],
+    m: usize,
+    seed: u64,
+    epoch: u64,
+) -> Result<Vec<i64>> {
+    let total = check_weights(weights, "weights")?;
+    // Only reached with m < len(weights) / 16, so positions fit in u32 (the alias table
+    // already limits weights to 2^32 entries).
+    let mut rng = Rng::new(seed, epoch, rng::stream(tag::WEIGHTED_STREAM, 0));
+    let mut targets: Vec<(f64, u64)> = (0..m).map(|j| (rng.next_f64() * total, j as u64)).collect();
+    targets.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    let mut out = vec![0i64; m];
+    let mut t = 0usize;
+    let mut cum = 0.0f64;
+    let mut last_positive = 0usize;
+    // The same summation order as `check_weights`, so the final `cum` equals `total` exactly.
+    for (i, &w) in weights.iter().enumerate() {
+        if w > 0.0 {
+            last_positive = i;
+        }
+        cum += w;
+        while t < m && targets[t].0 < cum {
+            out[targets[t].1 as usize] = i as i64;
+            t += 1;
+        }
+    }
+    // A uniform rounded up to exactly `total` lands in the last positive-weight category.
+    for &(_, j) in &targets[t..] {
+        out[j as usize] = last_positive as i64;
+    }
+    Ok(out)
+}
+
+fn without_replacement(weights: &[f64], m: usize, seed: u64, epoch: u64) -> Result<Vec<i64>> {
+    check_weights(weights, "weights")?;
+    let positive = weights.iter().filter(|&&w| w > 0.0).count();
+    if m > positive {
+        return Err(CoreError::invalid(format!(
+            "num_samples should be at most the number of positive weights ({positive}) when \
+             replacement=False, but got num_samples={m}"
+        )));
+    }
+    // Per chunk of weights: keys from the chunk's own stream, keep the chunk's m smallest.
+    let chunk_keys = |(k, ws): (usize, &[f64])| -> Vec<(f64, i64)> {
+        let mut rng = Rng::new(seed, epoch, rng::stream(tag::WEIGHTED_KEYS, k as u64));
+        let base = k * CHUNK;
+        let mut keys: Vec<(f64, i64)> = Vec::with_capacity(ws.len().min(m.max(16)));
+        for (i, &w) in ws.iter().enumerate() {
+            // Draw for every weight, zero or not, so the stream layout is fixed.
+            let u = rng.next_f64_open0();
+            if w > 0.0 {
+                keys.push((-u.ln() / w, (base + i) as i64));
+            }
+        }
+        smallest(&mut keys, m);
+        keys
+    };
+    let mut keys: Vec<(f64, i64)> = if weights.len() > CHUNK && crate::parallel::enabled() {
+        weights
+            .par_chunks(CHUNK)
+            .enumerate()
+            .map(chunk_keys)
+            .flatten_iter()
+            .collect()
+    } else {
+        weights
+            .chunks(CHUNK)
+            .enumerate()
+            .flat_map(chunk_keys)
+            .collect()
+    };
+    smallest(&mut keys, m);
+    keys.sort_unstable_by(cmp_key);
+    Ok(keys.into_iter().map(|(_, i)| i).collect())
+}
+
+fn cmp_key(a: &(f64, i64), b: &(f64, i64)) -> std::cmp::Ordering {
+    a.0.total_cmp(&b.0).then(a.1.cmp(&b.1))
+}
+
+/// Keeps the `m` smallest keys (unordered).
+fn smallest(keys: &mut Vec<(f64, i64)>, m: usize) {
+    if keys.len() > m {
+        keys.select_nth_unstable_by(m, cmp_key);
+        keys.truncate(m);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(xs: &[i64], n: usize) -> Vec<u64> {
+        let mut c = vec![0u64; n];
+        for &x in xs {
+            c[x as usize] += 1;
+        }
+        c
+    }
+
+    fn assert_close_to(counts: &[u64], probs: &[f64]) {
+        let total: u64 = counts.iter().sum();
+        for (c, p) in counts.iter().zip(probs) {
+            let expect = total as f64 * p;
+            let sd = (expect * (1.0 - p)).sqrt().max(1.0);
+            assert!(
+                (*c as f64 - expect).abs() < 6.0 * sd,
+                "{counts:?} vs {probs:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn with_replacement_alias_and_streaming_follow_the_weights() {
+        let w = [1.0, 0.0, 2.0, 5.0];
+        let p = [0.125, 0.0, 0.25, 0.625];
+        let many = weighted_indices(&w, 200_000, true, 1, 0).unwrap();
+        assert_close_to(&counts(&many, 4), &p);
+        // 10 draws over 1000 weights take the streaming path; repeat over epochs.
+        let mut big = vec![0.0; 1000];
+        big[..4].copy_from_slice(&w);
+        let mut all = Vec::new();
+        for e in 0..5000 {
+            all.extend(weighted_indices(&big, 10, true, 1, e).unwrap());
+        }
+        assert!(all.iter().all(|&i| i < 4 && i != 1));
+        assert_close_to(&counts(&all, 4), &p);
+    }
+
+    #[test]
+    fn deterministic_per_seed_and_epoch() {
+        let w: Vec<f64> = (1..=50).map(f64::from).collect();
+        let a = weighted_indices(&w, 300_000, true, 3, 4).unwrap();
+        assert_eq!(a, weighted_indices(&w, 300_000, true, 3, 4).unwrap());
+        assert_ne!(a, weighted_indices(&w, 300_000, true, 3, 5).unwrap());
+        assert_ne!(a, weighted_indices(&w, 300_000, true, 4, 4).unwrap());
+        let b = weighted_indices(&w, 20, false, 3, 4).unwrap();
+        assert_eq!(b, weighted_indices(&w, 20, false, 3, 4).unwrap());
+        assert_ne!(b, weighted_indices(&w, 20, false, 3, 5).unwrap());
+    }
+
+    #[test]
+    fn without_replacement_is_distinct_and_follows_successive_draws() {
+        let w = [1.0, 2.0, 3.0, 0.0];
+        let mut first = vec![0u64; 4];
+        let mut second_given_first2 = vec![0u64; 4];
+        for e in 0..60_000 {
+            let s = weighted_indices(&w, 3, false, 0, e).unwrap();
+            assert_eq!(s.len(), 3);
+            assert!(!s.contains(&3));
+            let mut d = s.clone();
+            d.sort_unstable();
+            assert_eq!(d, vec![0, 1, 2]);
+            first[s[0] as usize] += 1;
+            if s[0] == 2 {
+                second_given_first2[s[1] as usize] += 1;
+            }
+        }
+        assert_close_to(&first, &[1.0 / 6.0, 2.0 / 6.0, 3.0 / 6.0, 0.0]);
+        assert_close_to(&second_given_first2, &[1.0 / 3.0, 2.0 / 3.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn without_replacement_spans_chunks_and_is_thread_independent() {
+        let w: Vec<f64> = (0..3 * CHUNK + 5).map(|i| 1.0 + (i % 7) as f64).collect();
+        let a = weighted_indices(&w, 1000, false, 9, 0).unwrap();
+        crate::parallel::set_enabled(false);
+        let b = weighted_indices(&w, 1000, false, 9, 0).unwrap();
+        crate::parallel::set_enabled(true);
+        assert_eq!(a, b);
+        let mut d = a.clone();
+        d.sort_unstable();
+        d.dedup();
+        assert_eq!(d.len(), 1000);
+    }
+
+    #[test]
+    fn rejects_bad_requests() {
+        assert!(weighted_indices(&[1.0, 2.0], 0, true, 0, 0).is_err());
+        let err = weighted_indices(&[1.0, 0.0], 2, false, 0, 0).unwrap_err();
+        assert!(err.to_string().contains("positive weights (1)"));
+        assert!(weighted_indices(&[0.0, 0.0], 1, true, 0, 0).is_err());
+        assert!(weighted_indices(&[1.0; 100], 1, true, 0, 0).is_ok());
+        assert!(weighted_indices(&[-1.0; 100], 1, true, 0, 0).is_err());
+    }
+}
