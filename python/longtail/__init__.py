@@ -14,7 +14,9 @@ if torch.__version__.split("+")[0].rsplit(".", 1)[0] != _TORCH_REQUIRED:
 
 from longtail import (  # noqa: E402
     _core,
+    bbn,
     data,
+    decoupling,
     exceptions,
     functional,
     losses,
@@ -23,7 +25,13 @@ from longtail import (  # noqa: E402
     stats,
     weights,
 )
+from longtail.bbn import BBNClassifier, BilateralDataset, BilateralSampler  # noqa: E402
 from longtail.data import class_counts  # noqa: E402
+from longtail.decoupling import (  # noqa: E402
+    LWSClassifier,
+    NCMClassifier,
+    TauNormClassifier,
+)
 from longtail.losses import (  # noqa: E402
     BalancedSoftmaxLoss,
     ClassBalancedLoss,
@@ -32,19 +40,31 @@ from longtail.losses import (  # noqa: E402
     LogitAdjustedLoss,
     WeightedCrossEntropyLoss,
 )
+from longtail.samplers import MetaSampler  # noqa: E402
+from longtail.weights import DeferredReweighting  # noqa: E402
 
 __version__: str = _core.__version__
 
 __all__ = [
+    "BBNClassifier",
     "BalancedSoftmaxLoss",
+    "BilateralDataset",
+    "BilateralSampler",
     "ClassBalancedLoss",
+    "DeferredReweighting",
     "FocalLoss",
     "LDAMLoss",
+    "LWSClassifier",
     "LogitAdjustedLoss",
+    "MetaSampler",
+    "NCMClassifier",
+    "TauNormClassifier",
     "WeightedCrossEntropyLoss",
     "__version__",
+    "bbn",
     "class_counts",
     "data",
+    "decoupling",
     "exceptions",
     "functional",
     "losses",

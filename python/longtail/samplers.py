@@ -1088,3 +1088,8 @@ class RepeatFactorSampler(_EpochSampler):
 
     def _generate(self, epoch: int) -> np.ndarray:
         return _core.repeat_factor_indices(self.repeat_factors, self.rounding, self._seed64, epoch)
+
+
+from longtail._meta_sampler import MetaSampler  # noqa: E402  (BALMS; issue #5)
+
+__all__ += ["MetaSampler"]

@@ -18,7 +18,13 @@ from torch import Tensor
 
 from longtail._validation import as_class_counts, check_real
 
-__all__ = ["cost_sensitive", "drw", "effective_number", "inverse_frequency"]
+__all__ = [
+    "DeferredReweighting",
+    "cost_sensitive",
+    "drw",
+    "effective_number",
+    "inverse_frequency",
+]
 
 Counts = Sequence[float] | np.ndarray | Tensor
 
@@ -79,3 +85,71 @@ def drw(class_counts: Counts, epoch: int, start_epoch: int = 160, beta: float = 
     if epoch < start_epoch:
         return torch.ones(counts.numel(), dtype=dtype)
     return effective_number(counts, beta, dtype=dtype)
+
+
+class DeferredReweighting:
+    r"""The per-epoch class weights of deferred re-weighting (DRW; Cao et al. NeurIPS 2019;
+    methods.md 2.4): all ones before ``start_epoch``, then the class-balanced weights
+    :func:`effective_number` with ``beta`` (normalised to sum to C).
+
+    .. math::
+        w_c(e) = \begin{cases} 1 & e < e_0 \\
+                 C \cdot \dfrac{(1-\beta)/(1-\beta^{n_c})}{\sum_k (1-\beta)/(1-\beta^{n_k})}
+                 & e \ge e_0 \end{cases}
+
+    Epochs count from 0, as in LDAM-DRW's ``cifar_train.py`` (``idx = epoch // 160`` over 200
+    epochs, so the last 40 epochs are re-weighted). BBN's copy counts epochs from 1: call it
+    with ``epoch - 1`` there. The weights enter the loss through torch's weighted mean
+    (``Σ w_y ℓ / Σ w_y``), which is what :class:`longtail.LDAMLoss` and
+    ``nn.CrossEntropyLoss(weight=...)`` compute. The weights are computed once, at
+    construction.
+
+    Args:
+        class_counts: per-class training counts ``n_c``.
+        start_epoch: the first re-weighted epoch (0-based; 160 in LDAM-DRW).
+        beta: the effective-number ``β`` (0.9999 in LDAM-DRW).
+        dtype, device: of the returned weights.
+
+    Example (LDAM-DRW)::
+
+        >>> counts = [500, 100, 20, 5]
+        >>> drw = DeferredReweighting(counts, start_epoch=160)
+        >>> criterion = longtail.LDAMLoss(counts)
+        >>> for epoch in range(200):
+        ...     criterion.weight = drw(epoch)   # ones until epoch 159, then CB(0.9999) weights
+        ...     ...                             # train one epoch with criterion
+        >>> drw(0)
+        tensor([1., 1., 1., 1.])
+    """
+
+    def __init__(
+        self,
+        class_counts: Counts,
+        start_epoch: int = 160,
+        beta: float = 0.9999,
+        *,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str | None = None,
+    ) -> None:
+        counts = as_class_counts(class_counts)
+        if isinstance(start_epoch, bool) or not isinstance(start_epoch, int) or start_epoch < 0:
+            raise ValueError(
+                f"start_epoch should be a non-negative integer, but got start_epoch={start_epoch!r}"
+            )
+        self.start_epoch = start_epoch
+        self.beta = check_real("beta", beta, low=0.0, high=1.0)
+        self.class_counts = counts
+        self._ones = torch.ones(counts.numel(), dtype=dtype, device=device)
+        self._balanced = effective_number(counts, self.beta, dtype=dtype).to(device)
+
+    def __call__(self, epoch: int) -> Tensor:
+        """The class weights for ``epoch`` (0-based); a fresh tensor on every call."""
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise ValueError(f"epoch should be a non-negative integer, but got epoch={epoch!r}")
+        return (self._ones if epoch < self.start_epoch else self._balanced).clone()
+
+    def __repr__(self) -> str:
+        return (
+            f"DeferredReweighting(num_classes={self.class_counts.numel()}, "
+            f"start_epoch={self.start_epoch}, beta={self.beta})"
+        )
