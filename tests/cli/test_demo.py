@@ -4,6 +4,7 @@ through a torchvision-like fake."""
 from __future__ import annotations
 
 import io
+import math
 import sys
 import types
 from pathlib import Path
@@ -23,8 +24,9 @@ def parse_table(out: str) -> dict[str, list[float]]:
     rows = {}
     for line in out.splitlines():
         for name in demo.METHODS:
-            if line.startswith(name + " ") and line[len(name) :].split()[0][0].isdigit():
-                rows[name] = [float(v) for v in line[len(name) :].split()[:4]]
+            cells = line[len(name) :].split()
+            if line.startswith(name + " ") and cells and cells[0][0] in "0123456789-":
+                rows[name] = [math.nan if v == "-" else float(v) for v in cells[:4]]
     return rows
 
 
