@@ -355,3 +355,25 @@ def test_image_folder_errors(tmp_path: Path) -> None:
         image_folder_labels(tmp_path)
     with pytest.raises(NotADirectoryError, match="is not a directory"):
         image_folder_labels(tmp_path / "missing")
+
+
+def test_lvis_image_categories_feed_repeat_factors(tmp_path: Path) -> None:
+    import longtail
+
+    path = tmp_path / "lvis.json"
+    path.write_text(json.dumps(lvis_json()))
+    lvis = read_lvis(path)
+    r = longtail.samplers.repeat_factors(lvis.image_categories, threshold=0.1)
+    # f_c = image_counts / 120 images; r_c = max(1, sqrt(0.1 / f_c)); r_I = max over its classes.
+    r_c = np.maximum(1.0, np.sqrt(0.1 / (lvis.image_counts / 120)))
+    assert r[0] == pytest.approx(r_c[0]) and r[1] == pytest.approx(r_c[1])
+    assert r[4] == pytest.approx(max(r_c[2], r_c[3]))
+    assert r[119] == 1.0
+
+
+def test_public_names() -> None:
+    import longtail
+
+    assert longtail.class_counts is longtail.data.class_counts
+    for name in ("data", "metrics", "stats", "class_counts"):
+        assert name in longtail.__all__
