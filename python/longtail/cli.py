@@ -230,7 +230,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(data.note)
     seeds = [args.seed + r for r in range(runs)]
     print(
-        f"{len(demo.METHODS)} methods x {runs} run(s) (seeds {seeds[0]}..{seeds[-1]}), "
+        f"{len(demo.METHODS)} methods x {runs} run(s) (training seeds {seeds[0]}..{seeds[-1]}, "
+        "one data split), "
         f"{epochs} epochs each, on {device}\n",
         flush=True,
     )
@@ -243,7 +244,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     finally:
         torch.set_num_threads(threads)
     print()
-    print(f"test accuracy (%), {'mean over ' + str(runs) + ' runs' if runs > 1 else 'one run'}:")
+    how = f"mean over {runs} runs, ± the std of overall" if runs > 1 else "one run"
+    print(f"test accuracy (%), {how}:")
     print(demo.format_table(results, data))
     if args.out_dir:
         try:

@@ -77,7 +77,7 @@ def gini(class_counts: ArrayLike) -> float:
 
     Example:
         >>> gini([10, 10, 10]), gini([30, 0, 0])
-        (0.0, 0.6666666666666666)
+        (0.0, 0.6666666666666667)
     """
     counts = np.sort(_as_counts(class_counts))
     c = counts.size

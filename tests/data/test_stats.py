@@ -118,3 +118,12 @@ def test_plots_without_matplotlib_name_the_extra(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(ImportError, match=r"plotting needs matplotlib.*longtail\[demo\]"):
         plot_class_histogram([5, 1])
+
+
+def test_describe_cifar100_lt_split() -> None:
+    from longtail.data import long_tailed_counts
+
+    # CIFAR-100-LT at ratio 100 has the commonly reported 35 / 35 / 30 many / medium / few split.
+    s = describe(long_tailed_counts(100, 100, 500))
+    assert (s.many_classes, s.medium_classes, s.few_classes) == (35, 35, 30)
+    assert (s.num_samples, s.imbalance_ratio) == (10847, 100.0)
