@@ -21,7 +21,7 @@ if ! python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '
     python -m pip install --quiet --upgrade pip
     python -m pip install --quiet "torch==$TORCH_VERSION"
 fi
-python -m pip install --quiet "maturin>=1.7,<2" "numpy>=1.24" "pytest>=8" "scikit-learn>=1.3" "scipy>=1.10"
+python -m pip install --quiet "maturin>=1.7,<2" "numpy>=1.24" "pytest>=8" "scikit-learn>=1.3" "scipy>=1.10" "matplotlib>=3.7"
 
 rm -rf dist
 maturin build --release --out dist --quiet 2>&1 | grep -vE '^\s*(Compiling|Downloaded|Downloading)' || true

@@ -15,14 +15,18 @@ if torch.__version__.split("+")[0].rsplit(".", 1)[0] != _TORCH_REQUIRED:
 from longtail import (  # noqa: E402
     _core,
     bbn,
+    data,
     decoupling,
     exceptions,
     functional,
     losses,
+    metrics,
     samplers,
+    stats,
     weights,
 )
 from longtail.bbn import BBNClassifier, BilateralDataset, BilateralSampler  # noqa: E402
+from longtail.data import class_counts  # noqa: E402
 from longtail.decoupling import (  # noqa: E402
     LWSClassifier,
     NCMClassifier,
@@ -58,10 +62,14 @@ __all__ = [
     "WeightedCrossEntropyLoss",
     "__version__",
     "bbn",
+    "class_counts",
+    "data",
     "decoupling",
     "exceptions",
     "functional",
     "losses",
+    "metrics",
     "samplers",
+    "stats",
     "weights",
 ]
