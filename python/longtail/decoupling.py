@@ -50,6 +50,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from longtail import metrics
+
 __all__ = [
     "LWSClassifier",
     "NCMClassifier",
@@ -243,11 +245,7 @@ def balanced_accuracy(logits: Tensor, labels: Tensor, num_classes: int | None = 
     c = logits.shape[1] if num_classes is None else int(num_classes)
     if int(labels.max()) >= c:
         raise ValueError(f"labels should be < num_classes ({c}), but got label {int(labels.max())}")
-    correct = (logits.argmax(dim=1) == labels).to(torch.float64)
-    hits = torch.zeros(c, dtype=torch.float64, device=labels.device).index_add_(0, labels, correct)
-    counts = torch.bincount(labels, minlength=c).to(torch.float64)
-    present = counts > 0
-    return float((hits[present] / counts[present]).mean())
+    return metrics.balanced_accuracy(logits, labels, c)
 
 
 class TauSearchResult(NamedTuple):
