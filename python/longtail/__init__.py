@@ -17,9 +17,12 @@ from longtail import exceptions, functional, losses, weights  # noqa: E402
 from longtail.losses import (  # noqa: E402
     BalancedSoftmaxLoss,
     ClassBalancedLoss,
+    EQLv2Loss,
+    EqualizationLoss,
     FocalLoss,
     LDAMLoss,
     LogitAdjustedLoss,
+    SigmoidFocalLoss,
     WeightedCrossEntropyLoss,
 )
 
@@ -28,9 +31,12 @@ __version__: str = _core.__version__
 __all__ = [
     "BalancedSoftmaxLoss",
     "ClassBalancedLoss",
+    "EQLv2Loss",
+    "EqualizationLoss",
     "FocalLoss",
     "LDAMLoss",
     "LogitAdjustedLoss",
+    "SigmoidFocalLoss",
     "WeightedCrossEntropyLoss",
     "__version__",
     "exceptions",

@@ -159,3 +159,141 @@ def softmax_loss(
     else:
         loss, _ = SoftmaxLossFn.apply(*args, backend)
     return loss
+
+
+# ---------------------------------------------------------------------------------------------
+# Sigmoid and detection losses (issue #4). Same pattern as above: an autograd Function for eager
+# calls and a custom op (with a fake implementation) under torch.compile. The ops never mutate
+# state: stateful losses (Seesaw, EQLv2) pass the per-class quantities they derive from their
+# buffers as inputs, and update the buffers with plain torch ops outside the op.
+# ---------------------------------------------------------------------------------------------
+
+
+def _scale_elementwise_grad(grad: Tensor, grad_loss: Tensor, reduction: str) -> Tensor:
+    """The chain rule for a loss whose ``"none"`` output has one entry per element of input."""
+    if reduction == "none":
+        return grad * grad_loss
+    return _scale_saved_grad(grad, grad_loss, reduction)
+
+
+class SigmoidLossFn(torch.autograd.Function):
+    """Sigmoid-family loss (see ``longtail.functional``); differentiable in ``input`` only."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        input: Tensor,
+        target: Tensor,
+        weight: Tensor | None,
+        label_weight: Tensor | None,
+        pos_weight: Tensor | None,
+        neg_weight: Tensor | None,
+        num_labels: int | None,
+        gamma: float,
+        alpha: float | None,
+        neg_weight_fg_only: bool,
+        ignore_index: int,
+        reduction: str,
+        normalization: str,
+        avg_factor: float | None,
+        collect_stats: bool,
+        backend: str,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        return _core.sigmoid_loss(
+            input, target, num_labels=num_labels, gamma=gamma, alpha=alpha, weight=weight,
+            label_weight=label_weight, pos_weight=pos_weight, neg_weight=neg_weight,
+            neg_weight_fg_only=neg_weight_fg_only, ignore_index=ignore_index,
+            reduction=reduction, normalization=normalization, avg_factor=avg_factor,
+            collect_stats=collect_stats, backend=backend,
+        )
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
+        _, grad, stats = output
+        ctx.mark_non_differentiable(grad, stats)
+        ctx.save_for_backward(grad)
+        ctx.reduction = inputs[11]
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_loss: Tensor, _g: Tensor | None, _s: Tensor | None):  # type: ignore[override]
+        (grad,) = ctx.saved_tensors
+        return (_scale_elementwise_grad(grad, grad_loss, ctx.reduction),) + (None,) * 15
+
+
+@torch.library.custom_op("longtail::sigmoid_loss", mutates_args=())
+def sigmoid_loss_op(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None,
+    label_weight: Tensor | None,
+    pos_weight: Tensor | None,
+    neg_weight: Tensor | None,
+    num_labels: int | None,
+    gamma: float,
+    alpha: float | None,
+    neg_weight_fg_only: bool,
+    ignore_index: int,
+    reduction: str,
+    normalization: str,
+    avg_factor: float | None,
+    collect_stats: bool,
+) -> tuple[Tensor, Tensor, Tensor]:
+    return _core.sigmoid_loss(
+        input, target, num_labels=num_labels, gamma=gamma, alpha=alpha, weight=weight,
+        label_weight=label_weight, pos_weight=pos_weight, neg_weight=neg_weight,
+        neg_weight_fg_only=neg_weight_fg_only, ignore_index=ignore_index, reduction=reduction,
+        normalization=normalization, avg_factor=avg_factor, collect_stats=collect_stats,
+    )
+
+
+@sigmoid_loss_op.register_fake
+def _(input, target, weight, label_weight, pos_weight, neg_weight, num_labels, gamma, alpha,
+      neg_weight_fg_only, ignore_index, reduction, normalization, avg_factor, collect_stats):
+    loss_shape = input.shape if reduction == "none" else ()
+    stats_shape = (2, input.shape[-1]) if collect_stats else (0,)
+    return input.new_empty(loss_shape), input.new_empty(input.shape), input.new_empty(stats_shape)
+
+
+def _sigmoid_op_setup(ctx, inputs, output) -> None:
+    ctx.save_for_backward(output[1])
+
+
+def _sigmoid_op_backward(ctx, grad_loss, _grad_grad, _grad_stats):
+    # Traced code: no host read of grad_loss (the eager shortcut), just the chain rule, which
+    # is elementwise for "none" and a scalar broadcast otherwise.
+    (grad,) = ctx.saved_tensors
+    return (grad * grad_loss,) + (None,) * 14
+
+
+sigmoid_loss_op.register_autograd(_sigmoid_op_backward, setup_context=_sigmoid_op_setup)
+
+
+def sigmoid_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    weight: Tensor | None = None,
+    label_weight: Tensor | None = None,
+    pos_weight: Tensor | None = None,
+    neg_weight: Tensor | None = None,
+    num_labels: int | None = None,
+    gamma: float = 0.0,
+    alpha: float | None = None,
+    neg_weight_fg_only: bool = False,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    normalization: str = "elements",
+    avg_factor: float | None = None,
+    collect_stats: bool = False,
+    backend: str = "auto",
+) -> tuple[Tensor, Tensor]:
+    """Runs the fused sigmoid-family kernel (arguments already validated); returns
+    ``(loss, stats)``, ``stats`` the ``(2, C)`` gradient statistics or an empty tensor."""
+    args = (input, target, weight, label_weight, pos_weight, neg_weight, num_labels,
+            float(gamma), None if alpha is None else float(alpha), bool(neg_weight_fg_only),
+            int(ignore_index), reduction, normalization, avg_factor, bool(collect_stats))
+    if torch.compiler.is_compiling():
+        loss, _, stats = sigmoid_loss_op(*args)
+    else:
+        loss, _, stats = SigmoidLossFn.apply(*args, backend)
+    return loss, stats

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from longtail import weights as _weights
-from longtail._autograd import softmax_loss
+from longtail._autograd import sigmoid_loss, softmax_loss
 from longtail._validation import (
     as_class_counts,
     as_per_class,
@@ -39,12 +39,16 @@ from longtail._validation import (
 __all__ = [
     "balanced_softmax_loss",
     "class_balanced_loss",
+    "eqlv2_loss",
+    "eqlv2_weights",
+    "equalization_loss",
     "focal_loss",
     "ldam_loss",
     "ldam_margins",
     "logit_adjust",
     "logit_adjusted_loss",
     "logit_adjustments",
+    "sigmoid_focal_loss",
     "weighted_cross_entropy",
 ]
 
@@ -287,7 +291,7 @@ def focal_loss(
                 ignore_index=ignore_index, normalization="count")
 
 
-_CB_TYPES = ("softmax",)
+_CB_TYPES = ("softmax", "sigmoid", "focal")
 
 
 def class_balanced_loss(
@@ -308,11 +312,314 @@ def class_balanced_loss(
 
     ``loss_type="softmax"``: ``Σ_i w_{y_i} CE_i / N`` — the official code's normalisation
     (``normalization="count"``, the default); ``normalization="weight"`` gives torch's
-    ``CE(weight=w)`` instead. ``beta=0`` is plain CE. ``gamma`` is used by the focal type.
+    ``CE(weight=w)`` instead. ``beta=0`` is plain CE.
+
+    ``loss_type="sigmoid"``: ``Σ_{i,j} w_{y_i} BCE(z_ij, onehot_ij) / N``; ``"focal"``: the same
+    with the focal modulator ``(1 − p_t)^γ`` and no α — the official (TF) sigmoid and focal
+    types, normalised by ``Σ labels = N``. For these ``reduction="none"`` returns the ``(N, C)``
+    element losses, and ``label_smoothing`` must be 0.
     """
     c = _num_classes(input)
     _check_loss_type(loss_type)
     check_real("gamma", gamma, low=0.0)
     w = _weights.effective_number(as_class_counts(class_counts, c), beta, dtype=torch.float64)
+    if loss_type != "softmax":
+        return _class_balanced_sigmoid(input, target, w, gamma=gamma, loss_type=loss_type,
+                                       reduction=reduction, ignore_index=ignore_index,
+                                       label_smoothing=label_smoothing,
+                                       normalization=normalization)
     return _run(input, target, reduction, label_smoothing, weight=w, ignore_index=ignore_index,
                 normalization=_check_normalization(normalization))
+
+
+# ---------------------------------------------------------------------------------------------
+# Sigmoid and detection losses (issue #4): sigmoid focal, class-balanced sigmoid/focal, EQL,
+# EQLv2, Seesaw, softmax EQL and BAGS group softmax. Detection labels run over [0, C] with C the
+# background (mmdetection >= 2). "mean" follows mmdetection's weight_reduce_loss: the mean, or
+# sum / avg_factor when an avg_factor is given.
+# ---------------------------------------------------------------------------------------------
+
+def _check_avg_factor(avg_factor: float | Tensor | None, reduction: str) -> float | None:
+    """``avg_factor`` as a float (a tensor is read once, on the host), checked against
+    ``reduction`` as mmdetection's ``weight_reduce_loss`` does."""
+    if avg_factor is None:
+        return None
+    if isinstance(avg_factor, Tensor):
+        if avg_factor.numel() != 1:
+            raise ValueError(
+                "avg_factor should be a number or a one-element tensor, but got avg_factor of "
+                f"shape {tuple(avg_factor.shape)}"
+            )
+        avg_factor = float(avg_factor.item())
+    avg_factor = check_real("avg_factor", avg_factor, low=0.0)
+    if reduction == "sum":
+        raise ValueError("avg_factor should be None when reduction='sum', but got "
+                         f"avg_factor={avg_factor}")
+    return avg_factor
+
+
+def _check_labels_2d(input: Tensor, target: Tensor, columns: int | None = None,
+                     what: str = "") -> None:
+    """``input`` (N, K) float logits and ``target`` (N,) integer labels; K == columns if given."""
+    check_logits_target(input, target)
+    if input.dim() != 2:
+        raise ValueError(
+            f"input should have shape (N, C), but got input of shape {tuple(input.shape)}"
+        )
+    if columns is not None and input.shape[1] != columns:
+        raise ValueError(
+            f"input should have {columns} columns{what}, but got input of shape "
+            f"{tuple(input.shape)}"
+        )
+
+
+def _check_sample_weight(weight: Tensor | None, input: Tensor, rows: int) -> Tensor | None:
+    if weight is None:
+        return None
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"weight should be a tensor or None, but got weight of type {type(weight)}")
+    if weight.shape != (rows,):
+        raise ValueError(
+            f"weight should have shape ({rows},), one entry per sample, but got weight of shape "
+            f"{tuple(weight.shape)}"
+        )
+    return weight.to(device=input.device, dtype=input.dtype)
+
+
+def _compute_dtype(input: Tensor) -> Tensor:
+    return input.float() if input.dtype in _LOW_PRECISION else input
+
+
+def _sigmoid_run(input: Tensor, target: Tensor, *, reduction: str, **kw) -> tuple[Tensor, Tensor]:
+    """Runs the sigmoid kernel on float32/float64 logits; returns ``(loss, stats)``."""
+    x = _compute_dtype(input)
+    for name in ("weight", "label_weight", "pos_weight", "neg_weight"):
+        if kw.get(name) is not None:
+            kw[name] = kw[name].to(device=x.device, dtype=x.dtype)
+    if target.is_floating_point():
+        target = target.to(x.dtype)
+    loss, stats = sigmoid_loss(x, target, reduction=reduction, **kw)
+    return (loss.to(input.dtype) if x is not input else loss), stats
+
+
+def sigmoid_focal_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    gamma: float = 2.0,
+    alpha: float | None = 0.25,
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+    avg_factor: float | Tensor | None = None,
+    ignore_index: int = -100,
+) -> Tensor:
+    r"""Sigmoid focal loss (Lin et al. 2017), as mmdetection's ``py_sigmoid_focal_loss`` and
+    torchvision's ``sigmoid_focal_loss`` compute it:
+
+    .. math::
+        \ell_{ij} = \alpha_t\,(1 - p_t)^\gamma\,\mathrm{BCE}(z_{ij}, t_{ij}),\qquad
+        p_t = \sigma(z) t + (1-\sigma(z))(1-t),\quad \alpha_t = \alpha t + (1-\alpha)(1-t).
+
+    Args:
+        input: logits ``(N, C)`` (any shape with a float target).
+        target: integer labels ``(N,)`` in ``[0, C]``, where ``C`` is the background (an
+            all-negative row; mmdetection's convention), or a float target of the input's
+            shape (torchvision's convention).
+        gamma: focusing exponent, ``>= 0``; ``0`` is α-weighted BCE.
+        alpha: weight of positives (negatives get ``1 − α``); ``None`` or a negative value
+            disables it, as torchvision's ``alpha=-1`` does.
+        weight: per-sample weights ``(N,)`` (mmdetection's ``label_weights``).
+        reduction: ``"none"`` (element losses, input's shape), ``"sum"`` or ``"mean"`` (over all
+            elements, or ``sum / avg_factor``; RetinaNet passes the number of positives).
+        ignore_index: label of rows that contribute nothing (integer targets only).
+
+    Shape:
+        input ``(N, C)``; target ``(N)`` or ``(N, C)``; output a scalar, or ``(N, C)`` for
+        ``reduction="none"``.
+
+    Example::
+
+        >>> input = torch.randn(8, 5, requires_grad=True)
+        >>> target = torch.tensor([0, 5, 5, 2, 4, 5, 1, 5])  # 5 = background
+        >>> loss = sigmoid_focal_loss(input, target, avg_factor=4)
+        >>> loss.backward()
+    """
+    check_reduction(reduction)
+    gamma = check_real("gamma", gamma, low=0.0)
+    if alpha is not None:
+        alpha = check_real("alpha", alpha, high=1.0)
+        if alpha < 0:
+            alpha = None
+    avg_factor = _check_avg_factor(avg_factor, reduction)
+    if not isinstance(input, Tensor) or not input.is_floating_point():
+        raise TypeError(f"input should be a floating-point tensor of logits, but got {type(input)}"
+                        if not isinstance(input, Tensor) else
+                        f"input should be a floating-point tensor of logits, but got "
+                        f"dtype={input.dtype}")
+    if isinstance(target, Tensor) and target.is_floating_point():
+        if target.shape != input.shape:
+            raise ValueError(
+                f"target should have the shape of input {tuple(input.shape)} when it holds float "
+                f"targets, but got target of shape {tuple(target.shape)}"
+            )
+        if input.dim() == 0:
+            raise ValueError("input should have at least one dimension, but got a 0-d tensor")
+        rows = input.numel() // max(input.shape[-1], 1)
+    else:
+        _check_labels_2d(input, target)
+        rows = input.shape[0]
+    weight = _check_sample_weight(weight, input, rows)
+    loss, _ = _sigmoid_run(input, target, weight=weight, gamma=gamma, alpha=alpha,
+                           ignore_index=ignore_index, reduction=reduction,
+                           normalization="elements", avg_factor=avg_factor)
+    return loss
+
+
+def _class_balanced_sigmoid(input: Tensor, target: Tensor, weight: Tensor, *, gamma: float,
+                            loss_type: str, reduction: str, ignore_index: int,
+                            label_smoothing: float, normalization: str) -> Tensor:
+    """The official sigmoid and focal class-balanced losses: labels in [0, C), per-sample
+    weight ``w_{y_i}`` on every column, divided by N."""
+    check_reduction(reduction)
+    gamma = check_real("gamma", gamma, low=0.0)
+    if label_smoothing != 0.0:
+        raise ValueError(f"label_smoothing should be 0 for loss_type={loss_type!r}, but got "
+                         f"label_smoothing={label_smoothing}")
+    if normalization != "count":
+        raise ValueError(
+            f"normalization should be 'count' (divide by N, as the official code does) for "
+            f"loss_type={loss_type!r}, but got normalization={normalization!r}"
+        )
+    _check_labels_2d(input, target)
+    loss, _ = _sigmoid_run(input, target, label_weight=weight, num_labels=input.shape[1],
+                           gamma=gamma if loss_type == "focal" else 0.0,
+                           ignore_index=ignore_index, reduction=reduction,
+                           normalization="rows")
+    return loss
+
+
+def _check_frequencies(class_frequencies: Counts, name: str = "class_frequencies") -> Tensor:
+    freq = as_class_counts(class_frequencies, name=name)
+    return freq
+
+
+def equalization_loss(
+    input: Tensor,
+    target: Tensor,
+    class_frequencies: Counts,
+    *,
+    lambda_: float = 0.00177,
+    reduction: str = "mean",
+    avg_factor: float | Tensor | None = None,
+) -> Tensor:
+    r"""Equalization loss (EQL, Tan et al. CVPR 2020), the sigmoid form of the official code:
+
+    .. math::
+        L = \frac{1}{N}\sum_{i,j} w_{ij}\,\mathrm{BCE}(z_{ij}, y_{ij}),\qquad
+        w_{ij} = 1 - E(r_i)\,T_\lambda(f_j)\,(1 - y_{ij}),
+
+    with ``E(r) = 1`` for a foreground proposal (label ``≠ C``) and ``T_λ(f) = [f < λ]``
+    (strict). Background proposals and positives are never suppressed; the weights are
+    constants, so the gradient is ``w (σ − y) / N``.
+
+    Args:
+        input: logits ``(N, C)`` over the C foreground classes (no background logit).
+        target: labels ``(N,)`` in ``[0, C]``, ``C`` = background.
+        class_frequencies: per-class **image** frequencies ``f_j`` (image count / #images),
+            not instance counts.
+        lambda_: frequency threshold: 0.00177 (LVIS v0.5, the default) or 0.0011 (LVIS v1).
+        reduction: ``"mean"`` divides by N (or ``avg_factor``), not by N·C; ``"none"`` returns
+            the ``(N, C)`` element losses.
+
+    Example::
+
+        >>> freq = torch.tensor([0.2, 0.001, 0.05, 0.0005])
+        >>> input = torch.randn(6, 4, requires_grad=True)
+        >>> loss = equalization_loss(input, torch.tensor([0, 4, 1, 4, 3, 2]), freq)
+        >>> loss.backward()
+    """
+    check_reduction(reduction)
+    lambda_ = check_real("lambda_", lambda_, low=0.0)
+    avg_factor = _check_avg_factor(avg_factor, reduction)
+    freq = _check_frequencies(class_frequencies)
+    _check_labels_2d(input, target, freq.numel(), " (one per class in class_frequencies)")
+    neg = (freq >= lambda_).to(torch.float64)  # 1 − T_λ(f)
+    loss, _ = _sigmoid_run(input, target, neg_weight=neg, neg_weight_fg_only=True,
+                           num_labels=freq.numel() + 1, reduction=reduction,
+                           normalization="rows", avg_factor=avg_factor)
+    return loss
+
+
+def eqlv2_weights(pos_neg: Tensor, *, gamma: float = 12.0, mu: float = 0.8,
+                  alpha: float = 4.0) -> tuple[Tensor, Tensor]:
+    r"""EQLv2's per-class weights from the accumulated ratio ``pos_neg`` (C entries):
+    ``neg_w = [f(pos_neg), 1]`` with ``f(x) = 1/(1 + e^{−γ(x−μ)})`` and
+    ``pos_w = 1 + α(1 − neg_w)``; the background column (last) always has weight 1.
+    Returns ``(pos_w, neg_w)``, each of length C+1."""
+    neg_w = torch.cat([torch.sigmoid(gamma * (pos_neg - mu)), pos_neg.new_ones(1)])
+    return 1 + alpha * (1 - neg_w), neg_w
+
+
+def _check_eqlv2_input(input: Tensor, target: Tensor, num_classes: int) -> None:
+    _check_labels_2d(input, target, num_classes + 1,
+                     f" (num_classes={num_classes} class logits and one background logit)")
+
+
+def _eqlv2(input: Tensor, target: Tensor, pos_neg: Tensor, *, gamma: float, mu: float,
+           alpha: float, reduction: str, avg_factor: float | None,
+           collect_stats: bool) -> tuple[Tensor, Tensor]:
+    """EQLv2 with weights from ``pos_neg``; returns ``(loss, stats)`` with ``stats`` the
+    ``(2, C)`` positive/negative gradient sums of this batch (class columns only)."""
+    pos_w, neg_w = eqlv2_weights(pos_neg.to(_compute_dtype(input).dtype), gamma=gamma, mu=mu,
+                                 alpha=alpha)
+    loss, stats = _sigmoid_run(input, target, pos_weight=pos_w, neg_weight=neg_w,
+                               num_labels=input.shape[1], reduction=reduction,
+                               normalization="rows", avg_factor=avg_factor,
+                               collect_stats=collect_stats)
+    return loss, (stats[:, :-1] if collect_stats else stats)
+
+
+def eqlv2_loss(
+    input: Tensor,
+    target: Tensor,
+    pos_neg: Tensor,
+    *,
+    gamma: float = 12.0,
+    mu: float = 0.8,
+    alpha: float = 4.0,
+    reduction: str = "mean",
+    avg_factor: float | Tensor | None = None,
+) -> Tensor:
+    r"""Equalization loss v2 (Tan et al. CVPR 2021) for given gradient statistics:
+
+    .. math::
+        L = \frac{1}{N}\sum_{i,j} w_{ij}\,\mathrm{BCE}(z_{ij}, y_{ij}),\qquad
+        w_{ij} = \mathrm{pos\_w}_j\, y_{ij} + \mathrm{neg\_w}_j\,(1 - y_{ij})
+
+    with the weights of :func:`eqlv2_weights`. The weights are constants, so the gradient is
+    ``w (σ − y) / N``. This function is stateless; :class:`longtail.losses.EQLv2Loss` keeps
+    and updates ``pos_neg`` from the gradient statistics of each step.
+
+    Args:
+        input: ``(N, C+1)`` logits, the last one background/objectness.
+        target: labels ``(N,)`` in ``[0, C]``; label C sets the target of the last column.
+        pos_neg: ``(C,)`` accumulated ``pos_grad / (neg_grad + 1e-10)`` (100 initially, which
+            makes the first step plain BCE).
+        reduction: ``"mean"`` divides by N (or ``avg_factor``); ``"none"`` gives ``(N, C+1)``.
+
+    Example::
+
+        >>> input = torch.randn(6, 4, requires_grad=True)  # 3 classes + background
+        >>> loss = eqlv2_loss(input, torch.tensor([0, 3, 1, 3, 2, 3]), torch.full((3,), 100.0))
+        >>> loss.backward()
+    """
+    check_reduction(reduction)
+    if not isinstance(pos_neg, Tensor) or pos_neg.dim() != 1:
+        raise TypeError(f"pos_neg should be a 1-D tensor, but got pos_neg={pos_neg!r}")
+    _check_eqlv2_input(input, target, pos_neg.numel())
+    gamma, mu, alpha = (check_real("gamma", gamma), check_real("mu", mu),
+                        check_real("alpha", alpha))
+    avg_factor = _check_avg_factor(avg_factor, reduction)
+    loss, _ = _eqlv2(input, target, pos_neg.to(input.device), gamma=gamma, mu=mu, alpha=alpha,
+                     reduction=reduction, avg_factor=avg_factor, collect_stats=False)
+    return loss

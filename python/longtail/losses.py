@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 
 from longtail import functional as F
@@ -18,9 +19,12 @@ from longtail._validation import as_class_counts, check_real, check_reduction
 __all__ = [
     "BalancedSoftmaxLoss",
     "ClassBalancedLoss",
+    "EQLv2Loss",
+    "EqualizationLoss",
     "FocalLoss",
     "LDAMLoss",
     "LogitAdjustedLoss",
+    "SigmoidFocalLoss",
     "WeightedCrossEntropyLoss",
 ]
 
@@ -134,7 +138,9 @@ class ClassBalancedLoss(_SoftmaxFamilyLoss):
     r"""Class-balanced loss (Cui et al.) with effective-number weights normalised to sum to C.
 
     ``loss_type="softmax"`` divides by N by default, as the official code does
-    (``normalization="count"``); see :func:`longtail.functional.class_balanced_loss`.
+    (``normalization="count"``); ``"sigmoid"`` and ``"focal"`` (with ``gamma``) are the
+    official sigmoid-based types, also divided by N; see
+    :func:`longtail.functional.class_balanced_loss`.
 
     Example::
 
@@ -157,6 +163,11 @@ class ClassBalancedLoss(_SoftmaxFamilyLoss):
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         F._num_classes_match(input, self.weight)
+        if self.loss_type != "softmax":
+            return F._class_balanced_sigmoid(
+                input, target, self.weight, gamma=self.gamma, loss_type=self.loss_type,
+                reduction=self.reduction, ignore_index=self.ignore_index,
+                label_smoothing=self.label_smoothing, normalization=self.normalization)
         return self._call(input, target, weight=self.weight, normalization=self.normalization)
 
 
@@ -235,3 +246,182 @@ class BalancedSoftmaxLoss(_SoftmaxFamilyLoss):
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         F._num_classes_match(input, self.offsets)
         return self._call(input, target, offsets=self.offsets, weight=self.weight)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sigmoid and detection losses (issue #4). Stateful losses (EQLv2, Seesaw) keep their state in
+# buffers, update it once per training step with plain torch ops after the kernel accepted the
+# batch, and sum each step's increment across ranks when torch.distributed is initialised.
+# ---------------------------------------------------------------------------------------------
+
+
+class _StatefulLoss(nn.Module):
+    """State policy shared by Seesaw and EQLv2.
+
+    The state is updated when ``update_state`` is True, or, when it is None (the default), in
+    training mode with autograd enabled — never in ``eval()`` or under ``torch.no_grad()``.
+    With ``distributed=True`` and ``torch.distributed`` initialised, each step's increment is
+    ``all_reduce``d (summed), so every rank holds the state of the global batch.
+    """
+
+    def __init__(self, distributed: bool) -> None:
+        super().__init__()
+        self.distributed = bool(distributed)
+
+    def _updating(self, update_state: bool | None) -> bool:
+        if update_state is None:
+            return self.training and torch.is_grad_enabled()
+        return bool(update_state)
+
+    def _sum_across_ranks(self, increment: Tensor) -> Tensor:
+        if self.distributed and dist.is_available() and dist.is_initialized():
+            dist.all_reduce(increment, op=dist.ReduceOp.SUM)
+        return increment
+
+
+class SigmoidFocalLoss(nn.Module):
+    r"""Sigmoid focal loss (mmdetection / torchvision):
+    :math:`\ell_{ij} = \alpha_t (1-p_t)^\gamma \mathrm{BCE}(z_{ij}, t_{ij})`.
+    See :func:`longtail.functional.sigmoid_focal_loss`.
+
+    Args:
+        gamma: focusing exponent (2).
+        alpha: weight of positives (0.25); ``None`` or negative disables it.
+        reduction: ``"mean"`` (over elements, or ``sum / avg_factor``), ``"sum"`` or ``"none"``.
+        ignore_index: label of rows that contribute nothing.
+
+    Shape:
+        input ``(N, C)``; target ``(N)`` labels in ``[0, C]`` (``C`` = background) or a float
+        ``(N, C)`` target; output a scalar, or ``(N, C)`` for ``reduction="none"``.
+
+    Example::
+
+        >>> loss = SigmoidFocalLoss()
+        >>> input = torch.randn(4, 3, requires_grad=True)
+        >>> loss(input, torch.tensor([0, 3, 2, 3]), avg_factor=2).backward()
+    """
+
+    def __init__(self, gamma: float = 2.0, alpha: float | None = 0.25, reduction: str = "mean",
+                 ignore_index: int = -100) -> None:
+        super().__init__()
+        self.gamma = check_real("gamma", gamma, low=0.0)
+        self.alpha = None if alpha is None else check_real("alpha", alpha, high=1.0)
+        self.reduction = check_reduction(reduction)
+        self.ignore_index = int(ignore_index)
+
+    def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None,
+                avg_factor: float | Tensor | None = None) -> Tensor:
+        return F.sigmoid_focal_loss(input, target, gamma=self.gamma, alpha=self.alpha,
+                                    weight=weight, reduction=self.reduction,
+                                    avg_factor=avg_factor, ignore_index=self.ignore_index)
+
+    def extra_repr(self) -> str:
+        return f"gamma={self.gamma}, alpha={self.alpha}, reduction={self.reduction!r}"
+
+
+class EqualizationLoss(nn.Module):
+    r"""Equalization loss (EQL, Tan et al. CVPR 2020), sigmoid form:
+    :math:`L = \frac1N \sum_{ij} (1 - E(r_i) T_\lambda(f_j)(1-y_{ij}))\,\mathrm{BCE}_{ij}`.
+    See :func:`longtail.functional.equalization_loss`.
+
+    Args:
+        class_frequencies: per-class image frequencies (image count / #images).
+        lambda_: threshold, 0.00177 (LVIS v0.5) or 0.0011 (LVIS v1).
+        reduction: ``"mean"`` (divide by N), ``"sum"`` or ``"none"``.
+
+    Shape:
+        input ``(N, C)``; target ``(N)`` labels in ``[0, C]`` (``C`` = background).
+
+    Example::
+
+        >>> loss = EqualizationLoss([0.2, 0.001, 0.05], lambda_=0.00177)
+        >>> input = torch.randn(4, 3, requires_grad=True)
+        >>> loss(input, torch.tensor([0, 3, 1, 2])).backward()
+    """
+
+    def __init__(self, class_frequencies: Counts, lambda_: float = 0.00177,
+                 reduction: str = "mean") -> None:
+        super().__init__()
+        self.lambda_ = check_real("lambda_", lambda_, low=0.0)
+        self.reduction = check_reduction(reduction)
+        self.register_buffer("class_frequencies",
+                             as_class_counts(class_frequencies, name="class_frequencies"))
+
+    def forward(self, input: Tensor, target: Tensor,
+                avg_factor: float | Tensor | None = None) -> Tensor:
+        return F.equalization_loss(input, target, self.class_frequencies, lambda_=self.lambda_,
+                                   reduction=self.reduction, avg_factor=avg_factor)
+
+    def extra_repr(self) -> str:
+        return f"lambda_={self.lambda_}, reduction={self.reduction!r}"
+
+
+class EQLv2Loss(_StatefulLoss):
+    r"""Equalization loss v2 (Tan et al. CVPR 2021): BCE over C+1 logits with gradient-guided
+    weights :math:`w_{ij} = \mathrm{pos\_w}_j y_{ij} + \mathrm{neg\_w}_j (1-y_{ij})`, divided by N
+    (see :func:`longtail.functional.eqlv2_loss`).
+
+    State (float32 buffers, in ``state_dict``): ``pos_grad`` and ``neg_grad`` (C, zeros) and
+    ``pos_neg`` (C, 100). Each step computes the weights from ``pos_neg`` first, then the loss,
+    then adds this batch's statistics ``Σ_i |σ−y| y w`` and ``Σ_i |σ−y| (1−y) w`` (class columns
+    only) and sets ``pos_neg = pos_grad / (neg_grad + 1e-10)``. The statistics come out of the
+    same fused kernel pass as the loss (no extra pass, no host synchronisation).
+
+    Args:
+        num_classes: C, the number of foreground classes (the input has C+1 columns).
+        gamma, mu, alpha: the mapping ``f(x) = 1/(1+e^{−γ(x−μ)})`` and ``pos_w = 1 + α(1−neg_w)``;
+            defaults 12, 0.8, 4.
+        reduction: ``"mean"`` (divide by N, or ``avg_factor``), ``"sum"`` or ``"none"``.
+        distributed: sum each step's statistics across ranks (``all_reduce``) when
+            ``torch.distributed`` is initialised.
+
+    Shape:
+        input ``(N, C+1)``; target ``(N)`` labels in ``[0, C]`` (``C`` = background).
+
+    Example::
+
+        >>> loss = EQLv2Loss(num_classes=3)
+        >>> input = torch.randn(4, 4, requires_grad=True)
+        >>> loss(input, torch.tensor([0, 3, 1, 2])).backward()
+    """
+
+    def __init__(self, num_classes: int, gamma: float = 12.0, mu: float = 0.8,
+                 alpha: float = 4.0, reduction: str = "mean", distributed: bool = True) -> None:
+        super().__init__(distributed)
+        self.num_classes = _check_num_classes(num_classes)
+        self.gamma = check_real("gamma", gamma)
+        self.mu = check_real("mu", mu)
+        self.alpha = check_real("alpha", alpha)
+        self.reduction = check_reduction(reduction)
+        self.register_buffer("pos_grad", torch.zeros(self.num_classes))
+        self.register_buffer("neg_grad", torch.zeros(self.num_classes))
+        self.register_buffer("pos_neg", torch.full((self.num_classes,), 100.0))
+
+    def forward(self, input: Tensor, target: Tensor, avg_factor: float | Tensor | None = None,
+                update_state: bool | None = None) -> Tensor:
+        check_reduction(self.reduction)
+        F._check_eqlv2_input(input, target, self.num_classes)
+        avg_factor = F._check_avg_factor(avg_factor, self.reduction)
+        update = self._updating(update_state)
+        loss, stats = F._eqlv2(input, target, self.pos_neg, gamma=self.gamma, mu=self.mu,
+                               alpha=self.alpha, reduction=self.reduction,
+                               avg_factor=avg_factor, collect_stats=update)
+        if update:
+            # Only now, after the kernel accepted the batch: weights first, then statistics.
+            inc = self._sum_across_ranks(stats.to(self.pos_grad.dtype))
+            self.pos_grad.add_(inc[0])
+            self.neg_grad.add_(inc[1])
+            self.pos_neg.copy_(self.pos_grad / (self.neg_grad + 1e-10))
+        return loss
+
+    def extra_repr(self) -> str:
+        return (f"num_classes={self.num_classes}, gamma={self.gamma}, mu={self.mu}, "
+                f"alpha={self.alpha}, reduction={self.reduction!r}")
+
+
+def _check_num_classes(num_classes: int) -> int:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(
+            f"num_classes should be a positive integer, but got num_classes={num_classes!r}"
+        )
+    return num_classes

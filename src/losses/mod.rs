@@ -2,6 +2,10 @@
 //! respect to the logits in one pass over the data, and splits rows across rayon.
 
 pub mod real;
+pub(crate) mod rows;
+pub mod sigmoid;
+#[cfg(feature = "torch")]
+pub mod sigmoid_tch;
 pub mod softmax;
 #[cfg(feature = "torch")]
 pub mod softmax_tch;

@@ -1,7 +1,234 @@
-//! Bindings of the sigmoid and detection losses.
+//! Bindings of the sigmoid and detection losses: pick the CPU kernel or the libtorch path by
+//! device (or `backend`), run the kernel on the tensors' own memory with the GIL released.
 
 use pyo3::prelude::*;
+use pyo3_tch::PyTensor;
+use tch::{Device, Kind, Tensor};
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use super::errors::to_py_err;
+use super::losses::{as_mut_slice, as_slice, float_kind, per_class};
+use crate::error::{CoreError, Result};
+use crate::losses::sigmoid::{
+    sigmoid_loss, SigmoidLossParams, SigmoidNormalization, SigmoidReal, SigmoidTarget,
+};
+use crate::losses::sigmoid_tch::{sigmoid_loss_tch, SigmoidLossTensors, SigmoidTargetTensor};
+use crate::losses::Reduction;
+
+/// Whether to run the libtorch path: `"auto"` picks it for non-CPU tensors.
+fn use_tch(backend: &str, input: &Tensor) -> Result<bool> {
+    match backend {
+        "auto" => Ok(input.device() != Device::Cpu),
+        "tch" => Ok(true),
+        "kernel" if input.device() == Device::Cpu => Ok(false),
+        _ => Err(CoreError::invalid(format!(
+            "backend should be 'auto', 'tch' or (for CPU tensors) 'kernel', but got backend='{backend}'"
+        ))),
+    }
+}
+
+fn check_labels_dtype(target: &Tensor) -> Result<()> {
+    if matches!(
+        target.kind(),
+        Kind::Int64 | Kind::Int | Kind::Int16 | Kind::Int8 | Kind::Uint8
+    ) {
+        Ok(())
+    } else {
+        Err(CoreError::dtype(format!(
+            "target should be a tensor of integer labels, but got target of dtype {:?}",
+            target.kind()
+        )))
+    }
+}
+
+/// Checks that an optional parameter tensor has the given length.
+fn check_len(name: &str, t: &Option<Tensor>, len: i64, what: &str) -> Result<()> {
+    match t {
+        Some(t) if t.size() != [len] => Err(CoreError::shape(format!(
+            "{name} should have shape ({len},), one entry per {what}, but got {name} of shape {:?}",
+            t.size()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn empty_loss(reduction: Reduction, shape: &[i64], like: &Tensor) -> Result<Tensor> {
+    let kind = like.kind();
+    Ok(if reduction == Reduction::None {
+        Tensor::f_empty(shape, (kind, Device::Cpu))?
+    } else {
+        Tensor::f_empty([] as [i64; 0], (kind, Device::Cpu))?
+    })
+}
+
+fn run_sigmoid_kernel<T: SigmoidReal + tch::kind::Element>(
+    py: Python<'_>,
+    input: &Tensor,
+    target: &SigmoidTargetTensor,
+    tensors: &SigmoidLossTensors,
+    collect_stats: bool,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let shape = input.size();
+    let c = *shape.last().unwrap_or(&0) as usize;
+    let grad = input.f_empty_like()?;
+    let loss = empty_loss(tensors.reduction, &shape, input)?;
+    let stats = Tensor::f_zeros(
+        [if collect_stats { 2 * c as i64 } else { 0 }],
+        (input.kind(), Device::Cpu),
+    )?;
+    // SAFETY: every tensor is contiguous, on the CPU, of the element type it is viewed as, and
+    // alive until this function returns; `grad`, `loss` and `stats` are fresh and viewed once.
+    unsafe {
+        let params = SigmoidLossParams::<T> {
+            gamma: T::from_f64(tensors.gamma),
+            alpha: tensors.alpha.map(T::from_f64),
+            weight: tensors.weight.as_ref().map(|t| as_slice::<T>(t)),
+            label_weight: tensors.label_weight.as_ref().map(|t| as_slice::<T>(t)),
+            pos_weight: tensors.pos_weight.as_ref().map(|t| as_slice::<T>(t)),
+            neg_weight: tensors.neg_weight.as_ref().map(|t| as_slice::<T>(t)),
+            neg_weight_fg_only: tensors.neg_weight_fg_only,
+            reduction: tensors.reduction,
+            normalization: tensors.normalization,
+            avg_factor: tensors.avg_factor,
+        };
+        let t = match target {
+            SigmoidTargetTensor::Labels {
+                labels,
+                num_labels,
+                ignore_index,
+            } => SigmoidTarget::Labels {
+                labels: as_slice::<i64>(labels),
+                num_labels: *num_labels as usize,
+                ignore_index: *ignore_index,
+            },
+            SigmoidTargetTensor::Dense(t) => SigmoidTarget::Dense(as_slice::<T>(t)),
+        };
+        let x = as_slice::<T>(input);
+        let (l, g) = (as_mut_slice::<T>(&loss), as_mut_slice::<T>(&grad));
+        let st = if collect_stats {
+            Some(as_mut_slice::<T>(&stats))
+        } else {
+            None
+        };
+        py.allow_threads(|| sigmoid_loss(x, t, c, &params, l, g, st))?;
+    }
+    let stats = if collect_stats {
+        stats.f_reshape([2, c as i64])?
+    } else {
+        stats
+    };
+    Ok((loss, grad, stats))
+}
+
+/// Sigmoid-family loss: returns `(loss, grad, stats)`, where `grad` is the gradient of `loss`
+/// (of each element of it for `reduction="none"`) with respect to `input`, and `stats` the
+/// `(2, C)` per-class gradient statistics when `collect_stats` (else an empty tensor).
+#[pyfunction(name = "sigmoid_loss")]
+#[pyo3(signature = (input, target, *, num_labels=None, gamma=0.0, alpha=None, weight=None,
+    label_weight=None, pos_weight=None, neg_weight=None, neg_weight_fg_only=false,
+    ignore_index=-100, reduction="mean", normalization="elements", avg_factor=None,
+    collect_stats=false, backend="auto"))]
+#[allow(clippy::too_many_arguments)]
+fn sigmoid_loss_py(
+    py: Python<'_>,
+    input: PyTensor,
+    target: PyTensor,
+    num_labels: Option<i64>,
+    gamma: f64,
+    alpha: Option<f64>,
+    weight: Option<PyTensor>,
+    label_weight: Option<PyTensor>,
+    pos_weight: Option<PyTensor>,
+    neg_weight: Option<PyTensor>,
+    neg_weight_fg_only: bool,
+    ignore_index: i64,
+    reduction: &str,
+    normalization: &str,
+    avg_factor: Option<f64>,
+    collect_stats: bool,
+    backend: &str,
+) -> PyResult<(PyTensor, PyTensor, PyTensor)> {
+    let run = || -> Result<(Tensor, Tensor, Tensor)> {
+        let kind = float_kind(&input, "input")?;
+        let shape = input.size();
+        let dense = target.is_floating_point();
+        let target = if dense {
+            if target.size() != shape {
+                return Err(CoreError::shape(format!(
+                    "target should have the shape of input {shape:?} when it holds float targets, but got \
+                     target of shape {:?}",
+                    target.size()
+                )));
+            }
+            if shape.is_empty() {
+                return Err(CoreError::shape(
+                    "input should have at least one dimension, but got a scalar",
+                ));
+            }
+            SigmoidTargetTensor::Dense(target.f_to_kind(kind)?.f_contiguous()?)
+        } else {
+            check_labels_dtype(&target)?;
+            if shape.len() != 2 || target.size() != [shape[0]] {
+                return Err(CoreError::shape(format!(
+                    "input should have shape (N, C) and target shape (N,) for integer labels, but got input of \
+                     shape {shape:?} and target of shape {:?}",
+                    target.size()
+                )));
+            }
+            let num_labels = num_labels.unwrap_or(shape[1] + 1);
+            SigmoidTargetTensor::Labels {
+                labels: target.f_to_kind(Kind::Int64)?.f_contiguous()?,
+                num_labels,
+                ignore_index,
+            }
+        };
+        let c = *shape.last().unwrap_or(&0);
+        let rows = if c == 0 { 0 } else { input.numel() as i64 / c };
+        let normalization = match normalization {
+            "elements" => SigmoidNormalization::Elements,
+            "rows" => SigmoidNormalization::Rows,
+            _ => {
+                return Err(CoreError::invalid(format!(
+                    "normalization should be 'elements' or 'rows', but got normalization='{normalization}'"
+                )))
+            }
+        };
+        let tensors = SigmoidLossTensors {
+            gamma,
+            alpha,
+            weight: per_class(weight, &input)?,
+            label_weight: per_class(label_weight, &input)?,
+            pos_weight: per_class(pos_weight, &input)?,
+            neg_weight: per_class(neg_weight, &input)?,
+            neg_weight_fg_only,
+            reduction: reduction.parse()?,
+            normalization,
+            avg_factor,
+        };
+        check_len("weight", &tensors.weight, rows, "sample")?;
+        check_len("pos_weight", &tensors.pos_weight, c, "class")?;
+        check_len("neg_weight", &tensors.neg_weight, c, "class")?;
+        if let SigmoidTargetTensor::Labels { num_labels, .. } = &target {
+            check_len("label_weight", &tensors.label_weight, *num_labels, "label")?;
+        }
+        if use_tch(backend, &input)? {
+            let (loss, grad, stats) = sigmoid_loss_tch(&input, &target, &tensors, collect_stats)?;
+            let stats = match stats {
+                Some(s) => s,
+                None => Tensor::f_zeros([0], (kind, input.device()))?,
+            };
+            return Ok((loss, grad, stats));
+        }
+        let input = input.f_contiguous()?;
+        match kind {
+            Kind::Float => run_sigmoid_kernel::<f32>(py, &input, &target, &tensors, collect_stats),
+            _ => run_sigmoid_kernel::<f64>(py, &input, &target, &tensors, collect_stats),
+        }
+    };
+    let (loss, grad, stats) = run().map_err(to_py_err)?;
+    Ok((PyTensor(loss), PyTensor(grad), PyTensor(stats)))
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(sigmoid_loss_py, m)?)?;
     Ok(())
 }
