@@ -22,7 +22,9 @@ from longtail.losses import (  # noqa: E402
     FocalLoss,
     LDAMLoss,
     LogitAdjustedLoss,
+    SeesawLoss,
     SigmoidFocalLoss,
+    SoftmaxEqualizationLoss,
     WeightedCrossEntropyLoss,
 )
 
@@ -36,7 +38,9 @@ __all__ = [
     "FocalLoss",
     "LDAMLoss",
     "LogitAdjustedLoss",
+    "SeesawLoss",
     "SigmoidFocalLoss",
+    "SoftmaxEqualizationLoss",
     "WeightedCrossEntropyLoss",
     "__version__",
     "exceptions",

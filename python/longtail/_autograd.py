@@ -297,3 +297,133 @@ def sigmoid_loss(
     else:
         loss, _, stats = SigmoidLossFn.apply(*args, backend)
     return loss, stats
+
+
+def _scale_seesaw_grad(grad: Tensor, g_cls: Tensor, g_obj: Tensor, reduction: str,
+                       split: int | None, eager: bool) -> Tensor:
+    """Chain rule for the two Seesaw terms; ``split`` is the first objectness column (or None
+    outside the objectness form)."""
+    if reduction == "none":
+        g_cls = g_cls.unsqueeze(1)
+        g_obj = g_obj.unsqueeze(1)
+    elif (eager and split is None and g_cls.device.type == "cpu" and g_cls.item() == 1.0):
+        return grad
+    if split is None:
+        return grad * g_cls
+    return torch.cat([grad[:, :split] * g_cls, grad[:, split:] * g_obj], dim=1)
+
+
+class SeesawLossFn(torch.autograd.Function):
+    """Seesaw loss (see ``longtail.functional``); differentiable in ``input`` only. Returns
+    ``(loss_classes, loss_objectness, grad)``."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        input: Tensor,
+        target: Tensor,
+        counts: Tensor | None,
+        factors: Tensor | None,
+        weight: Tensor | None,
+        num_classes: int,
+        form: str,
+        p: float,
+        q: float,
+        eps: float,
+        ignore_index: int,
+        reduction: str,
+        avg_factor: float | None,
+        backend: str,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        return _core.seesaw_loss(
+            input, target, num_classes=num_classes, form=form, counts=counts, p=p, q=q, eps=eps,
+            factors=factors, weight=weight, ignore_index=ignore_index, reduction=reduction,
+            avg_factor=avg_factor, backend=backend,
+        )
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
+        grad = output[2]
+        ctx.mark_non_differentiable(grad)
+        ctx.save_for_backward(grad)
+        ctx.reduction = inputs[11]
+        ctx.split = inputs[5] if inputs[6] == "objectness" else None
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g_cls: Tensor, g_obj: Tensor, _g: Tensor | None):  # type: ignore[override]
+        (grad,) = ctx.saved_tensors
+        return (_scale_seesaw_grad(grad, g_cls, g_obj, ctx.reduction, ctx.split, True),) + (
+            None,) * 13
+
+
+@torch.library.custom_op("longtail::seesaw_loss", mutates_args=())
+def seesaw_loss_op(
+    input: Tensor,
+    target: Tensor,
+    counts: Tensor | None,
+    factors: Tensor | None,
+    weight: Tensor | None,
+    num_classes: int,
+    form: str,
+    p: float,
+    q: float,
+    eps: float,
+    ignore_index: int,
+    reduction: str,
+    avg_factor: float | None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    return _core.seesaw_loss(
+        input, target, num_classes=num_classes, form=form, counts=counts, p=p, q=q, eps=eps,
+        factors=factors, weight=weight, ignore_index=ignore_index, reduction=reduction,
+        avg_factor=avg_factor,
+    )
+
+
+@seesaw_loss_op.register_fake
+def _(input, target, counts, factors, weight, num_classes, form, p, q, eps, ignore_index,
+      reduction, avg_factor):
+    shape = target.shape if reduction == "none" else ()
+    return input.new_empty(shape), input.new_empty(shape), input.new_empty(input.shape)
+
+
+def _seesaw_op_setup(ctx, inputs, output) -> None:
+    ctx.save_for_backward(output[2])
+    ctx.reduction = inputs[11]
+    ctx.split = inputs[5] if inputs[6] == "objectness" else None
+
+
+def _seesaw_op_backward(ctx, g_cls, g_obj, _g):
+    (grad,) = ctx.saved_tensors
+    return (_scale_seesaw_grad(grad, g_cls, g_obj, ctx.reduction, ctx.split, False),) + (
+        None,) * 12
+
+
+seesaw_loss_op.register_autograd(_seesaw_op_backward, setup_context=_seesaw_op_setup)
+
+
+def seesaw_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    num_classes: int,
+    form: str = "classification",
+    counts: Tensor | None = None,
+    factors: Tensor | None = None,
+    weight: Tensor | None = None,
+    p: float = 0.8,
+    q: float = 2.0,
+    eps: float = 1e-2,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    avg_factor: float | None = None,
+    backend: str = "auto",
+) -> tuple[Tensor, Tensor]:
+    """Runs the fused Seesaw kernel (arguments already validated); returns
+    ``(loss_classes, loss_objectness)``."""
+    args = (input, target, counts, factors, weight, int(num_classes), form, float(p), float(q),
+            float(eps), int(ignore_index), reduction, avg_factor)
+    if torch.compiler.is_compiling():
+        cls, obj, _ = seesaw_loss_op(*args)
+    else:
+        cls, obj, _ = SeesawLossFn.apply(*args, backend)
+    return cls, obj

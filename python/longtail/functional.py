@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from longtail import weights as _weights
+from longtail._autograd import seesaw_loss as _seesaw_kernel
 from longtail._autograd import sigmoid_loss, softmax_loss
 from longtail._validation import (
     as_class_counts,
@@ -48,7 +49,9 @@ __all__ = [
     "logit_adjust",
     "logit_adjusted_loss",
     "logit_adjustments",
+    "seesaw_loss",
     "sigmoid_focal_loss",
+    "softmax_equalization_loss",
     "weighted_cross_entropy",
 ]
 
@@ -623,3 +626,213 @@ def eqlv2_loss(
     loss, _ = _eqlv2(input, target, pos_neg.to(input.device), gamma=gamma, mu=mu, alpha=alpha,
                      reduction=reduction, avg_factor=avg_factor, collect_stats=False)
     return loss
+
+
+_SEESAW_MODES = ("classification", "background", "objectness")
+
+
+def _check_seesaw_mode(mode: str) -> str:
+    if mode not in _SEESAW_MODES:
+        raise ValueError(
+            f"mode should be one of {', '.join(map(repr, _SEESAW_MODES))}, but got mode={mode!r}"
+        )
+    return mode
+
+
+def _seesaw_columns(num_classes: int, mode: str) -> int:
+    return num_classes + {"classification": 0, "background": 1, "objectness": 2}[mode]
+
+
+def _check_seesaw_input(input: Tensor, target: Tensor, num_classes: int, mode: str) -> None:
+    what = {
+        "classification": f" (num_classes={num_classes} class logits)",
+        "background": f" (num_classes={num_classes} class logits and one background logit)",
+        "objectness": f" (num_classes={num_classes} class logits and 2 objectness logits)",
+    }[mode]
+    _check_labels_2d(input, target, _seesaw_columns(num_classes, mode), what)
+
+
+def _label_counts(target: Tensor, length: int, dtype: torch.dtype) -> Tensor:
+    """Per-label counts of ``target`` over ``[0, length)`` (other values are not counted),
+    without a host synchronisation (no ``unique``/``bincount``)."""
+    valid = (target >= 0) & (target < length)
+    counts = torch.zeros(length, dtype=dtype, device=target.device)
+    return counts.index_add_(0, target.clamp(0, length - 1), valid.to(dtype))
+
+
+def _as_seesaw_counts(class_counts: Counts) -> Tensor:
+    """Cumulative counts: 1-D, finite, non-negative (all zero is allowed: they are clamped at
+    1)."""
+    if isinstance(class_counts, Tensor):
+        counts = class_counts.detach()
+    else:
+        counts = torch.as_tensor(np.asarray(class_counts, dtype=np.float64))
+    if counts.dim() != 1 or counts.numel() == 0:
+        raise ValueError(f"class_counts should be a non-empty 1-D sequence, but got class_counts "
+                         f"of shape {tuple(counts.shape)}")
+    if not torch.isfinite(counts).all() or (counts < 0).any():
+        raise ValueError("class_counts should be finite and non-negative, but got "
+                         f"class_counts={counts.tolist()[:20]}")
+    return counts
+
+
+def _seesaw(input: Tensor, target: Tensor, counts: Tensor | None, *, num_classes: int, mode: str,
+            p: float, q: float, eps: float, factors: Tensor | None, weight: Tensor | None,
+            reduction: str, avg_factor: float | None, ignore_index: int,
+            return_dict: bool) -> Tensor | dict[str, Tensor]:
+    x = _compute_dtype(input)
+    if counts is not None:
+        counts = counts[:num_classes].to(device=x.device, dtype=x.dtype)
+    if factors is not None:
+        factors = factors.to(device=x.device, dtype=x.dtype)
+    if weight is not None:
+        weight = weight.to(device=x.device, dtype=x.dtype)
+    cls, obj = _seesaw_kernel(x, target, num_classes=num_classes, form=mode, counts=counts,
+                              factors=factors, weight=weight, p=p, q=q, eps=eps,
+                              ignore_index=ignore_index, reduction=reduction,
+                              avg_factor=avg_factor)
+    if x is not input:
+        cls, obj = cls.to(input.dtype), obj.to(input.dtype)
+    if return_dict:
+        out = {"loss_cls_classes": cls}
+        if mode == "objectness":
+            out["loss_cls_objectness"] = obj
+        return out
+    return cls + obj if mode == "objectness" else cls
+
+
+def seesaw_loss(
+    input: Tensor,
+    target: Tensor,
+    class_counts: Counts,
+    *,
+    p: float = 0.8,
+    q: float = 2.0,
+    eps: float = 1e-2,
+    mode: str = "classification",
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+    avg_factor: float | Tensor | None = None,
+    ignore_index: int = -100,
+    return_dict: bool = False,
+) -> Tensor | dict[str, Tensor]:
+    r"""Seesaw loss (Wang et al. CVPR 2021) for given cumulative class counts:
+
+    .. math::
+        \ell_i = -\log\frac{e^{z_{iy}}}{e^{z_{iy}} + \sum_{j\ne y} S_{yj}\,e^{z_{ij}}},\qquad
+        S_{yj} = M_{yj}\,C_{yj},
+
+    with mitigation :math:`M_{yj} = (N_j/N_y)^p` if :math:`N_j < N_y` (else 1; counts clamped
+    at 1) and compensation :math:`C_{yj} = (\sigma_j/\max(\sigma_y, \epsilon))^q` if that
+    exceeds 1 (else 1), :math:`\sigma = \mathrm{softmax}(z)` of the unadjusted logits. The
+    factors are constants (detached), so the gradient is
+    :math:`\mathrm{softmax}(z + \log S \odot (1-\mathrm{onehot})) - \mathrm{onehot}` — not the
+    finite-difference gradient when ``q > 0``. This function is stateless:
+    :class:`longtail.losses.SeesawLoss` accumulates the counts (before the loss of each batch).
+
+    Args:
+        input: ``(N, C)`` logits (``mode="classification"``), ``(N, C+1)`` with a background
+            logit last (``"background"``) or ``(N, C+2)``, C class logits then 2 objectness
+            logits (``"objectness"``, mmdetection's head).
+        target: labels ``(N,)`` in ``[0, C)`` (classification) or ``[0, C]`` (C = background).
+        class_counts: cumulative per-class counts ``N_j`` (the first C entries are used).
+        p, q, eps: mitigation exponent, compensation exponent, clamp of ``σ_y``.
+        mode: the head layout. ``"background"``: the background is a class of the softmax;
+            the factors act between foreground classes only (a background row, and the
+            background column, get factor 1). ``"objectness"``: the class term covers the
+            foreground rows only, plus a 2-way cross-entropy on the objectness logits
+            (0 = object, 1 = background) over every row, both with the same ``weight`` and
+            ``avg_factor``.
+        weight: per-sample weights ``(N,)`` (mmdetection's ``label_weights``).
+        reduction: ``"mean"`` (per term: mean over its rows, or ``sum / avg_factor``),
+            ``"sum"`` or ``"none"`` (per row).
+        ignore_index: label of rows that contribute nothing.
+        return_dict: return ``{"loss_cls_classes", "loss_cls_objectness"}`` (as mmdetection)
+            instead of their sum.
+
+    Example::
+
+        >>> input = torch.randn(6, 4, requires_grad=True)
+        >>> loss = seesaw_loss(input, torch.tensor([0, 1, 3, 3, 2, 0]), [500, 40, 3, 120])
+        >>> loss.backward()
+    """
+    check_reduction(reduction)
+    _check_seesaw_mode(mode)
+    p = check_real("p", p, low=0.0)
+    q = check_real("q", q, low=0.0)
+    eps = check_real("eps", eps, low=0.0, low_open=True)
+    if not isinstance(input, Tensor) or input.dim() != 2:
+        _check_labels_2d(input, target)  # raises the type or shape error
+    num_classes = input.shape[1] - _seesaw_columns(0, mode)
+    counts = _as_seesaw_counts(class_counts)
+    allowed = (num_classes,) if mode == "classification" else (num_classes, num_classes + 1)
+    if counts.numel() not in allowed:
+        raise ValueError(
+            f"class_counts should have {' or '.join(map(str, allowed))} entries for input of "
+            f"shape {tuple(input.shape)} in mode={mode!r}, but got {counts.numel()}"
+        )
+    _check_seesaw_input(input, target, num_classes, mode)
+    avg_factor = _check_avg_factor(avg_factor, reduction)
+    weight = _check_sample_weight(weight, input, input.shape[0])
+    return _seesaw(input, target, counts, num_classes=num_classes, mode=mode, p=p, q=q, eps=eps,
+                   factors=None, weight=weight, reduction=reduction, avg_factor=avg_factor,
+                   ignore_index=ignore_index, return_dict=return_dict)
+
+
+def softmax_equalization_loss(
+    input: Tensor,
+    target: Tensor,
+    class_frequencies: Counts,
+    *,
+    lambda_: float = 0.00177,
+    gamma: float = 0.9,
+    generator: torch.Generator | None = None,
+    beta: Tensor | None = None,
+    reduction: str = "mean",
+    ignore_index: int = -100,
+) -> Tensor:
+    r"""Softmax equalization loss (Tan et al. CVPR 2020, the classification variant):
+
+    .. math::
+        \tilde p_j = \frac{e^{z_j}}{\sum_k \tilde w_k e^{z_k}},\qquad
+        \tilde w_k = 1 - \beta_k\,T_\lambda(f_k)\,(1 - y_k),\quad \beta_k \sim
+        \mathrm{Bernoulli}(\gamma),
+
+    i.e. each rare class (``f_k < λ``) is dropped from the denominator of a non-target row with
+    probability γ. β is drawn per (sample, class) element, as the BagofTricks SEQL does, from
+    ``generator`` — or given explicitly as ``beta`` (``(N, C)``, 0/1). The mask is constant,
+    so the gradient is the cross-entropy gradient of the masked softmax.
+
+    Args:
+        class_frequencies: per-class frequencies ``f_k = n_k / N`` (any non-negative counts
+            work: only ``f_k < λ`` matters, so pass frequencies, not counts).
+        lambda_: frequency threshold; ``gamma``: probability of dropping a rare class.
+        reduction: ``"mean"`` over non-ignored rows, ``"sum"`` or ``"none"`` (per row).
+
+    Example::
+
+        >>> g = torch.Generator().manual_seed(0)
+        >>> input = torch.randn(4, 3, requires_grad=True)
+        >>> loss = softmax_equalization_loss(input, torch.tensor([0, 1, 2, 0]),
+        ...                                  [0.7, 0.299, 0.001], generator=g)
+        >>> loss.backward()
+    """
+    check_reduction(reduction)
+    lambda_ = check_real("lambda_", lambda_, low=0.0)
+    gamma = check_real("gamma", gamma, low=0.0, high=1.0)
+    freq = _check_frequencies(class_frequencies)
+    c = freq.numel()
+    _check_labels_2d(input, target, c, " (one per class in class_frequencies)")
+    rare = (freq < lambda_).to(device=input.device, dtype=_compute_dtype(input).dtype)
+    if beta is None:
+        beta = torch.rand(input.shape, generator=generator, device=input.device,
+                          dtype=rare.dtype) < gamma
+    elif not isinstance(beta, Tensor) or beta.shape != input.shape:
+        raise ValueError(
+            f"beta should be a tensor of the input's shape {tuple(input.shape)}, but got "
+            f"beta={beta!r}"
+        )
+    factors = 1 - beta.to(device=input.device, dtype=rare.dtype) * rare
+    return _seesaw(input, target, None, num_classes=c, mode="classification", p=0.0, q=0.0,
+                   eps=1.0, factors=factors, weight=None, reduction=reduction, avg_factor=None,
+                   ignore_index=ignore_index, return_dict=False)

@@ -24,7 +24,9 @@ __all__ = [
     "FocalLoss",
     "LDAMLoss",
     "LogitAdjustedLoss",
+    "SeesawLoss",
     "SigmoidFocalLoss",
+    "SoftmaxEqualizationLoss",
     "WeightedCrossEntropyLoss",
 ]
 
@@ -425,3 +427,133 @@ def _check_num_classes(num_classes: int) -> int:
             f"num_classes should be a positive integer, but got num_classes={num_classes!r}"
         )
     return num_classes
+
+
+class SeesawLoss(_StatefulLoss):
+    r"""Seesaw loss (Wang et al. CVPR 2021) with its cumulative class counts as state:
+    :math:`\ell_i = -\log\frac{e^{z_{iy}}}{e^{z_{iy}} + \sum_{j\ne y} M_{yj} C_{yj} e^{z_{ij}}}`
+    (see :func:`longtail.functional.seesaw_loss`).
+
+    State: the float32 buffer ``cum_samples`` (C entries; C+1 with the background last in the
+    detection forms) counts the labels of every sample seen, background included. Each
+    training step adds this batch's counts **before** computing its loss, as the official code
+    does; under ``torch.distributed`` the increment is ``all_reduce``d first, so every rank
+    computes its local loss with the counts of the global batch. The counting uses no
+    ``unique``/``.item()`` (no host synchronisation) and works on any device.
+
+    Args:
+        num_classes: C, the number of (foreground) classes.
+        p, q, eps: mitigation exponent (0.8), compensation exponent (2.0), clamp (1e-2).
+        mode: ``"classification"`` (C logits, labels in ``[0, C)``), ``"background"`` (C+1
+            logits, label C = background, a softmax class) or ``"objectness"`` (mmdetection's
+            C+2 logits: classes then 2 objectness logits).
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+        ignore_index: label of rows that contribute nothing (and are not counted).
+        return_dict: return ``{"loss_cls_classes", "loss_cls_objectness"}`` like mmdetection.
+        distributed: sum each step's counts across ranks when ``torch.distributed`` is
+            initialised.
+
+    Shape:
+        input ``(N, C)``, ``(N, C+1)`` or ``(N, C+2)`` by ``mode``; target ``(N)``; output a
+        scalar, or ``(N)`` for ``reduction="none"``.
+
+    Example::
+
+        >>> loss = SeesawLoss(num_classes=3)
+        >>> input = torch.randn(4, 3, requires_grad=True)
+        >>> loss(input, torch.tensor([0, 0, 1, 2])).backward()
+    """
+
+    def __init__(self, num_classes: int, p: float = 0.8, q: float = 2.0, eps: float = 1e-2,
+                 mode: str = "classification", reduction: str = "mean",
+                 ignore_index: int = -100, return_dict: bool = False,
+                 distributed: bool = True) -> None:
+        super().__init__(distributed)
+        self.num_classes = _check_num_classes(num_classes)
+        self.p = check_real("p", p, low=0.0)
+        self.q = check_real("q", q, low=0.0)
+        self.eps = check_real("eps", eps, low=0.0, low_open=True)
+        self.mode = F._check_seesaw_mode(mode)
+        self.reduction = check_reduction(reduction)
+        self.ignore_index = int(ignore_index)
+        self.return_dict = bool(return_dict)
+        length = self.num_classes + (0 if mode == "classification" else 1)
+        self.register_buffer("cum_samples", torch.zeros(length))
+
+    def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None,
+                avg_factor: float | Tensor | None = None,
+                update_state: bool | None = None) -> Tensor | dict[str, Tensor]:
+        check_reduction(self.reduction)
+        F._check_seesaw_input(input, target, self.num_classes, self.mode)
+        avg_factor = F._check_avg_factor(avg_factor, self.reduction)
+        weight = F._check_sample_weight(weight, input, input.shape[0])
+        counts = self.cum_samples
+        update = self._updating(update_state)
+        if update:
+            # Counts first (the official order); committed only once the kernel accepted the
+            # batch, so a rejected batch leaves the state untouched.
+            inc = F._label_counts(target, counts.numel(), counts.dtype)
+            counts = counts + self._sum_across_ranks(inc)
+        out = F._seesaw(input, target, counts, num_classes=self.num_classes, mode=self.mode,
+                        p=self.p, q=self.q, eps=self.eps, factors=None, weight=weight,
+                        reduction=self.reduction, avg_factor=avg_factor,
+                        ignore_index=self.ignore_index, return_dict=self.return_dict)
+        if update:
+            self.cum_samples.copy_(counts)
+        return out
+
+    def extra_repr(self) -> str:
+        return (f"num_classes={self.num_classes}, p={self.p}, q={self.q}, eps={self.eps}, "
+                f"mode={self.mode!r}, reduction={self.reduction!r}")
+
+
+class SoftmaxEqualizationLoss(nn.Module):
+    r"""Softmax equalization loss (the classification variant of EQL): rare classes
+    (``f < λ``) are dropped from the softmax denominator of non-target rows with probability
+    ``gamma``; see :func:`longtail.functional.softmax_equalization_loss`.
+
+    Args:
+        class_frequencies: per-class frequencies ``n_k / N``.
+        lambda_: frequency threshold (0.00177); gamma: drop probability (0.9).
+        generator: the source of the random drops (``None``: torch's global generator).
+        reduction, ignore_index: as in ``nn.CrossEntropyLoss``.
+
+    Example::
+
+        >>> loss = SoftmaxEqualizationLoss([0.7, 0.299, 0.001],
+        ...                                generator=torch.Generator().manual_seed(0))
+        >>> loss(torch.randn(4, 3, requires_grad=True), torch.tensor([0, 1, 2, 0])).backward()
+    """
+
+    def __init__(self, class_frequencies: Counts, lambda_: float = 0.00177, gamma: float = 0.9,
+                 generator: torch.Generator | None = None, reduction: str = "mean",
+                 ignore_index: int = -100) -> None:
+        super().__init__()
+        self.lambda_ = check_real("lambda_", lambda_, low=0.0)
+        self.gamma = check_real("gamma", gamma, low=0.0, high=1.0)
+        self.generator = generator
+        self.reduction = check_reduction(reduction)
+        self.ignore_index = int(ignore_index)
+        self.register_buffer("class_frequencies",
+                             as_class_counts(class_frequencies, name="class_frequencies"))
+
+    def forward(self, input: Tensor, target: Tensor, beta: Tensor | None = None) -> Tensor:
+        return F.softmax_equalization_loss(
+            input, target, self.class_frequencies, lambda_=self.lambda_, gamma=self.gamma,
+            generator=self.generator, beta=beta, reduction=self.reduction,
+            ignore_index=self.ignore_index)
+
+    def __getstate__(self):
+        # A torch.Generator does not pickle; its state does.
+        state = self.__dict__.copy()
+        gen = state.pop("generator")
+        state["_generator_state"] = None if gen is None else (str(gen.device), gen.get_state())
+        return state
+
+    def __setstate__(self, state):
+        saved = state.pop("_generator_state")
+        self.__dict__.update(state)
+        self.generator = None
+        if saved is not None:
+            self.generator = torch.Generator(device=saved[0])
+            self.generator.set_state(saved[1])

@@ -3,6 +3,9 @@
 
 pub mod real;
 pub(crate) mod rows;
+pub mod seesaw;
+#[cfg(feature = "torch")]
+pub mod seesaw_tch;
 pub mod sigmoid;
 #[cfg(feature = "torch")]
 pub mod sigmoid_tch;

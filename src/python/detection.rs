@@ -8,11 +8,13 @@ use tch::{Device, Kind, Tensor};
 use super::errors::to_py_err;
 use super::losses::{as_mut_slice, as_slice, float_kind, per_class};
 use crate::error::{CoreError, Result};
+use crate::losses::seesaw::{seesaw_loss, SeesawForm, SeesawParams};
+use crate::losses::seesaw_tch::{seesaw_loss_tch, SeesawTensors};
 use crate::losses::sigmoid::{
     sigmoid_loss, SigmoidLossParams, SigmoidNormalization, SigmoidReal, SigmoidTarget,
 };
 use crate::losses::sigmoid_tch::{sigmoid_loss_tch, SigmoidLossTensors, SigmoidTargetTensor};
-use crate::losses::Reduction;
+use crate::losses::{Real, Reduction};
 
 /// Whether to run the libtorch path: `"auto"` picks it for non-CPU tensors.
 fn use_tch(backend: &str, input: &Tensor) -> Result<bool> {
@@ -228,7 +230,153 @@ fn sigmoid_loss_py(
     Ok((PyTensor(loss), PyTensor(grad), PyTensor(stats)))
 }
 
+fn run_seesaw_kernel<T: Real + tch::kind::Element>(
+    py: Python<'_>,
+    input: &Tensor,
+    target: &Tensor,
+    tensors: &SeesawTensors,
+) -> Result<(Tensor, Tensor)> {
+    let n = target.size()[0];
+    let per_row = if tensors.form == SeesawForm::Objectness {
+        2
+    } else {
+        1
+    };
+    let grad = input.f_empty_like()?;
+    let loss_len = if tensors.reduction == Reduction::None {
+        n * per_row
+    } else {
+        2
+    };
+    let loss = Tensor::f_zeros([loss_len], (input.kind(), Device::Cpu))?;
+    // SAFETY: every tensor is contiguous, on the CPU, of the element type it is viewed as, and
+    // alive until this function returns; `grad` and `loss` are fresh and viewed once.
+    unsafe {
+        let params = SeesawParams::<T> {
+            num_classes: tensors.num_classes as usize,
+            form: tensors.form,
+            counts: tensors.counts.as_ref().map(|t| as_slice::<T>(t)),
+            p: T::from_f64(tensors.p),
+            q: T::from_f64(tensors.q),
+            eps: T::from_f64(tensors.eps),
+            factors: tensors.factors.as_ref().map(|t| as_slice::<T>(t)),
+            weight: tensors.weight.as_ref().map(|t| as_slice::<T>(t)),
+            ignore_index: tensors.ignore_index,
+            reduction: tensors.reduction,
+            avg_factor: tensors.avg_factor,
+        };
+        let (x, y) = (as_slice::<T>(input), as_slice::<i64>(target));
+        let (l, g) = (as_mut_slice::<T>(&loss), as_mut_slice::<T>(&grad));
+        py.allow_threads(|| seesaw_loss(x, y, &params, l, g))?;
+    }
+    Ok((loss, grad))
+}
+
+/// Seesaw loss (and softmax EQL through `factors`): returns `(loss_classes, loss_objectness,
+/// grad)`; `loss_objectness` is 0 (or zeros) outside the objectness form, and `grad` is the
+/// gradient of their sum.
+#[pyfunction(name = "seesaw_loss")]
+#[pyo3(signature = (input, target, *, num_classes, form="classification", counts=None, p=0.8,
+    q=2.0, eps=1e-2, factors=None, weight=None, ignore_index=-100, reduction="mean",
+    avg_factor=None, backend="auto"))]
+#[allow(clippy::too_many_arguments)]
+fn seesaw_loss_py(
+    py: Python<'_>,
+    input: PyTensor,
+    target: PyTensor,
+    num_classes: i64,
+    form: &str,
+    counts: Option<PyTensor>,
+    p: f64,
+    q: f64,
+    eps: f64,
+    factors: Option<PyTensor>,
+    weight: Option<PyTensor>,
+    ignore_index: i64,
+    reduction: &str,
+    avg_factor: Option<f64>,
+    backend: &str,
+) -> PyResult<(PyTensor, PyTensor, PyTensor)> {
+    let run = || -> Result<(Tensor, Tensor, Tensor)> {
+        let kind = float_kind(&input, "input")?;
+        check_labels_dtype(&target)?;
+        let form = match form {
+            "classification" => SeesawForm::Classification,
+            "background" => SeesawForm::Background,
+            "objectness" => SeesawForm::Objectness,
+            _ => {
+                return Err(CoreError::invalid(format!(
+                    "form should be one of 'classification', 'background', 'objectness', but got form='{form}'"
+                )))
+            }
+        };
+        if num_classes < 1 {
+            return Err(CoreError::invalid(format!(
+                "num_classes should be a positive integer, but got num_classes={num_classes}"
+            )));
+        }
+        let shape = input.size();
+        let k = form.columns(num_classes as usize) as i64;
+        if shape.len() != 2 || shape[1] != k || target.size() != [shape[0]] {
+            return Err(CoreError::shape(format!(
+                "input should have shape (N, {k}) and target shape (N,) for num_classes={num_classes} in the \
+                 {form:?} form, but got input of shape {shape:?} and target of shape {:?}",
+                target.size()
+            )));
+        }
+        let tensors = SeesawTensors {
+            num_classes,
+            form,
+            counts: per_class(counts, &input)?,
+            p,
+            q,
+            eps,
+            factors: per_class(factors, &input)?,
+            weight: per_class(weight, &input)?,
+            ignore_index,
+            reduction: reduction.parse()?,
+            avg_factor,
+        };
+        check_len("counts", &tensors.counts, num_classes, "class")?;
+        check_len("weight", &tensors.weight, shape[0], "sample")?;
+        if let Some(f) = &tensors.factors {
+            if f.size() != [shape[0], num_classes] {
+                return Err(CoreError::shape(format!(
+                    "factors should have shape ({}, {num_classes}), but got factors of shape {:?}",
+                    shape[0],
+                    f.size()
+                )));
+            }
+        }
+        let target = target.f_to_kind(Kind::Int64)?.f_contiguous()?;
+        let (loss, grad) = if use_tch(backend, &input)? {
+            seesaw_loss_tch(&input, &target, &tensors)?
+        } else {
+            let input = input.f_contiguous()?;
+            match kind {
+                Kind::Float => run_seesaw_kernel::<f32>(py, &input, &target, &tensors)?,
+                _ => run_seesaw_kernel::<f64>(py, &input, &target, &tensors)?,
+            }
+        };
+        let (cls, obj) = match (tensors.reduction, form) {
+            (Reduction::None, SeesawForm::Objectness) => {
+                let l = loss.f_reshape([-1, 2])?;
+                (
+                    l.f_select(1, 0)?.f_contiguous()?,
+                    l.f_select(1, 1)?.f_contiguous()?,
+                )
+            }
+            (Reduction::None, _) => (loss.shallow_clone(), loss.f_zeros_like()?),
+            _ => (loss.f_select(0, 0)?, loss.f_select(0, 1)?),
+        };
+        Ok((cls, obj, grad))
+    };
+    let (cls, obj, grad) = run().map_err(to_py_err)?;
+    Ok((PyTensor(cls), PyTensor(obj), PyTensor(grad)))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sigmoid_loss_py, m)?)?;
+    m.add_function(wrap_pyfunction!(seesaw_loss_py, m)?)?;
     Ok(())
 }
