@@ -427,3 +427,69 @@ def seesaw_loss(
     else:
         cls, obj, _ = SeesawLossFn.apply(*args, backend)
     return cls, obj
+
+
+class GroupSoftmaxFn(torch.autograd.Function):
+    """Group softmax (BAGS) over consecutive column groups; differentiable in ``input`` only."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        input: Tensor,
+        targets: Tensor,
+        weights: Tensor,
+        offsets: list[int],
+        reduction: str,
+        backend: str,
+    ) -> tuple[Tensor, Tensor]:
+        return _core.group_softmax_loss(input, offsets, targets, weights, reduction=reduction,
+                                        backend=backend)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
+        _, grad = output
+        ctx.mark_non_differentiable(grad)
+        ctx.save_for_backward(grad)
+        ctx.reduction = inputs[4]
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_loss: Tensor, _unused: Tensor | None):  # type: ignore[override]
+        (grad,) = ctx.saved_tensors
+        return (_scale_saved_grad(grad, grad_loss, ctx.reduction),) + (None,) * 5
+
+
+@torch.library.custom_op("longtail::group_softmax_loss", mutates_args=())
+def group_softmax_loss_op(input: Tensor, targets: Tensor, weights: Tensor, offsets: list[int],
+                          reduction: str) -> tuple[Tensor, Tensor]:
+    return _core.group_softmax_loss(input, offsets, targets, weights, reduction=reduction)
+
+
+@group_softmax_loss_op.register_fake
+def _(input, targets, weights, offsets, reduction):
+    shape = (input.shape[0],) if reduction == "none" else ()
+    return input.new_empty(shape), input.new_empty(input.shape)
+
+
+def _group_op_setup(ctx, inputs, output) -> None:
+    ctx.save_for_backward(output[1])
+    ctx.reduction = inputs[4]
+
+
+def _group_op_backward(ctx, grad_loss, _grad_grad):
+    (grad,) = ctx.saved_tensors
+    g = grad_loss.unsqueeze(1) if ctx.reduction == "none" else grad_loss
+    return grad * g, None, None, None, None
+
+
+group_softmax_loss_op.register_autograd(_group_op_backward, setup_context=_group_op_setup)
+
+
+def group_softmax_loss(input: Tensor, targets: Tensor, weights: Tensor, offsets: list[int], *,
+                       reduction: str = "mean", backend: str = "auto") -> Tensor:
+    """Runs the fused group-softmax kernel (arguments already validated)."""
+    args = (input, targets, weights, [int(o) for o in offsets], reduction)
+    if torch.compiler.is_compiling():
+        loss, _ = group_softmax_loss_op(*args)
+    else:
+        loss, _ = GroupSoftmaxFn.apply(*args, backend)
+    return loss

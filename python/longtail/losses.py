@@ -22,6 +22,7 @@ __all__ = [
     "EQLv2Loss",
     "EqualizationLoss",
     "FocalLoss",
+    "GroupSoftmaxLoss",
     "LDAMLoss",
     "LogitAdjustedLoss",
     "SeesawLoss",
@@ -557,3 +558,53 @@ class SoftmaxEqualizationLoss(nn.Module):
         if saved is not None:
             self.generator = torch.Generator(device=saved[0])
             self.generator.set_state(saved[1])
+
+
+class GroupSoftmaxLoss(nn.Module):
+    r"""Balanced group softmax (BAGS, Li et al. CVPR 2020): classes grouped by training instance
+    count, a softmax per group with an "others" logit, and sampled "others"
+    (see :func:`longtail.functional.group_softmax_loss`; test-time scores come from
+    :meth:`inference`, i.e. :func:`longtail.functional.group_softmax_inference`).
+
+    Args:
+        class_counts: per-class training instance counts.
+        bin_split: group boundaries, ``(10, 100, 1000)``.
+        beta: "others" sampled per positive (8).
+        generator: the source of the "others" draw (``None``: torch's global generator).
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+
+    Shape:
+        input ``(N, C + 1 + G)`` with G = ``len(bin_split) + 2`` groups; target ``(N)`` labels
+        in ``[0, C]`` (C = background).
+
+    Example::
+
+        >>> loss = GroupSoftmaxLoss([5, 50, 500, 5000])
+        >>> input = torch.randn(6, 10, requires_grad=True)
+        >>> loss(input, torch.tensor([0, 1, 4, 4, 2, 3])).backward()
+    """
+
+    def __init__(self, class_counts: Counts, bin_split: Sequence[int] = (10, 100, 1000),
+                 beta: float = 8.0, generator: torch.Generator | None = None,
+                 reduction: str = "mean") -> None:
+        super().__init__()
+        self.bin_split = tuple(int(b) for b in bin_split)
+        self.beta = check_real("beta", beta, low=0.0)
+        self.reduction = check_reduction(reduction)
+        self.generator = generator
+        counts = as_class_counts(class_counts)
+        label_map, self.sizes = F.bags_layout(counts, self.bin_split)
+        self.register_buffer("class_counts", counts)
+        self.register_buffer("label_map", label_map)
+
+    def forward(self, input: Tensor, target: Tensor, keep: Tensor | None = None) -> Tensor:
+        check_reduction(self.reduction)
+        return F._group_softmax(input, target, self.label_map, self.sizes, beta=self.beta,
+                                generator=self.generator, keep=keep, reduction=self.reduction)
+
+    def inference(self, input: Tensor) -> Tensor:
+        """``(N, C+1)`` test-time scores, the background last."""
+        return F.group_softmax_inference(input, self.class_counts, self.bin_split)
+
+    __getstate__ = SoftmaxEqualizationLoss.__getstate__
+    __setstate__ = SoftmaxEqualizationLoss.__setstate__

@@ -8,6 +8,8 @@ use tch::{Device, Kind, Tensor};
 use super::errors::to_py_err;
 use super::losses::{as_mut_slice, as_slice, float_kind, per_class};
 use crate::error::{CoreError, Result};
+use crate::losses::group_softmax::{group_softmax_loss, GroupSoftmaxParams};
+use crate::losses::group_softmax_tch::group_softmax_loss_tch;
 use crate::losses::seesaw::{seesaw_loss, SeesawForm, SeesawParams};
 use crate::losses::seesaw_tch::{seesaw_loss_tch, SeesawTensors};
 use crate::losses::sigmoid::{
@@ -375,7 +377,82 @@ fn seesaw_loss_py(
     Ok((PyTensor(cls), PyTensor(obj), PyTensor(grad)))
 }
 
+/// Group softmax (BAGS): returns `(loss, grad)` for `(N, K)` logits cut into consecutive groups
+/// at `offsets`, with `(N, G)` target positions and weights.
+#[pyfunction(name = "group_softmax_loss")]
+#[pyo3(signature = (input, offsets, targets, weights, *, reduction="mean", backend="auto"))]
+fn group_softmax_loss_py(
+    py: Python<'_>,
+    input: PyTensor,
+    offsets: Vec<i64>,
+    targets: PyTensor,
+    weights: PyTensor,
+    reduction: &str,
+    backend: &str,
+) -> PyResult<(PyTensor, PyTensor)> {
+    let run = || -> Result<(Tensor, Tensor)> {
+        let kind = float_kind(&input, "input")?;
+        check_labels_dtype(&targets)?;
+        let reduction: Reduction = reduction.parse()?;
+        let shape = input.size();
+        let g = offsets.len() as i64 - 1;
+        let valid_offsets = g >= 1 && offsets[0] == 0 && offsets.windows(2).all(|w| w[1] > w[0]);
+        if !valid_offsets || shape.len() != 2 || shape[1] != offsets[offsets.len() - 1] {
+            return Err(CoreError::shape(format!(
+                "input should have shape (N, {}) for offsets={offsets:?}, but got input of shape {shape:?}",
+                offsets.last().unwrap_or(&0)
+            )));
+        }
+        for (name, t) in [("targets", &targets), ("weights", &weights)] {
+            if t.size() != [shape[0], g] {
+                return Err(CoreError::shape(format!(
+                    "{name} should have shape ({}, {g}), but got {name} of shape {:?}",
+                    shape[0],
+                    t.size()
+                )));
+            }
+        }
+        let targets = targets.f_to_kind(Kind::Int64)?.f_contiguous()?;
+        let weights = weights
+            .f_to_device(input.device())?
+            .f_to_kind(kind)?
+            .f_contiguous()?;
+        if use_tch(backend, &input)? {
+            return group_softmax_loss_tch(&input, &offsets, &targets, &weights, reduction);
+        }
+        let input = input.f_contiguous()?;
+        let offs: Vec<usize> = offsets.iter().map(|&o| o as usize).collect();
+        let grad = input.f_empty_like()?;
+        let loss = empty_loss(reduction, &[shape[0]], &input)?;
+        macro_rules! run_typed {
+            ($t:ty) => {
+                // SAFETY: every tensor is contiguous, on the CPU, of the element type it is
+                // viewed as, and alive until the end of this block; `grad` and `loss` are fresh.
+                unsafe {
+                    let p = GroupSoftmaxParams::<$t> {
+                        offsets: &offs,
+                        targets: as_slice::<i64>(&targets),
+                        weights: as_slice::<$t>(&weights),
+                        reduction,
+                    };
+                    let x = as_slice::<$t>(&input);
+                    let (l, gr) = (as_mut_slice::<$t>(&loss), as_mut_slice::<$t>(&grad));
+                    py.allow_threads(|| group_softmax_loss(x, &p, l, gr))?;
+                }
+            };
+        }
+        match kind {
+            Kind::Float => run_typed!(f32),
+            _ => run_typed!(f64),
+        }
+        Ok((loss, grad))
+    };
+    let (loss, grad) = run().map_err(to_py_err)?;
+    Ok((PyTensor(loss), PyTensor(grad)))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(group_softmax_loss_py, m)?)?;
     m.add_function(wrap_pyfunction!(sigmoid_loss_py, m)?)?;
     m.add_function(wrap_pyfunction!(seesaw_loss_py, m)?)?;
     Ok(())
