@@ -20,6 +20,7 @@ Shared conventions, as in :func:`torch.nn.functional.cross_entropy`:
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -30,7 +31,6 @@ from longtail import weights as _weights
 from longtail._autograd import group_softmax_loss as _group_kernel
 from longtail._autograd import seesaw_loss as _seesaw_kernel
 from longtail._autograd import sigmoid_loss, softmax_loss
-from longtail.exceptions import OutOfRangeError
 from longtail._validation import (
     as_class_counts,
     as_per_class,
@@ -38,6 +38,7 @@ from longtail._validation import (
     check_real,
     check_reduction,
 )
+from longtail.exceptions import OutOfRangeError
 
 __all__ = [
     "bags_layout",
@@ -855,7 +856,7 @@ def bags_layout(class_counts: Counts, bin_split: Sequence[int] = (10, 100, 1000)
     logits of group g. The input has ``sum(sizes) = C + 1 + G`` columns."""
     counts = as_class_counts(class_counts)
     splits = [int(b) for b in bin_split]
-    if any(b2 <= b1 for b1, b2 in zip(splits, splits[1:], strict=False)):
+    if any(b2 <= b1 for b1, b2 in itertools.pairwise(splits)):
         raise ValueError(f"bin_split should be strictly increasing, but got bin_split={splits}")
     c = counts.numel()
     groups = torch.bucketize(counts, torch.tensor(splits, dtype=torch.float64), right=True)
