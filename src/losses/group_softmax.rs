@@ -95,7 +95,11 @@ pub fn group_softmax_loss<T: Real>(
                 }
                 gs[t] = gs[t] - w;
             }
-            if row.is_nan() && nan_row.is_none() && z.iter().any(|v| v.is_nan()) {
+            // Every logit of a row that enters the loss is checked, also those of skipped groups.
+            let used = p.weights[i * g_count..(i + 1) * g_count]
+                .iter()
+                .any(|&w| w != T::ZERO);
+            if used && nan_row.is_none() && z.iter().any(|v| v.is_nan()) {
                 nan_row = Some(i);
             }
             match ob.as_deref_mut() {

@@ -300,7 +300,14 @@ impl<T: Real> Ctx<'_, '_, T> {
             }
             if y == c {
                 g[..c].fill(T::ZERO);
-                return (T::ZERO, lo);
+                // The class logits of a background row are unused, but a NaN there is still bad
+                // input: surface it as a NaN loss so that the caller reports it.
+                let lc = if z[..c].iter().any(|v| v.is_nan()) {
+                    lo + T::from_f64(f64::NAN)
+                } else {
+                    T::ZERO
+                };
+                return (lc, lo);
             }
         }
         let gs = &mut g[..ks];

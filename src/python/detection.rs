@@ -360,16 +360,19 @@ fn seesaw_loss_py(
                 _ => run_seesaw_kernel::<f64>(py, &input, &target, &tensors)?,
             }
         };
+        // Two separate outputs that alias neither each other nor the inputs (custom-op rule).
+        let own = |t: Tensor| -> Result<Tensor> {
+            let mut out = t.f_empty_like()?;
+            out.f_copy_(&t)?;
+            Ok(out)
+        };
         let (cls, obj) = match (tensors.reduction, form) {
             (Reduction::None, SeesawForm::Objectness) => {
                 let l = loss.f_reshape([-1, 2])?;
-                (
-                    l.f_select(1, 0)?.f_contiguous()?,
-                    l.f_select(1, 1)?.f_contiguous()?,
-                )
+                (own(l.f_select(1, 0)?)?, own(l.f_select(1, 1)?)?)
             }
             (Reduction::None, _) => (loss.shallow_clone(), loss.f_zeros_like()?),
-            _ => (loss.f_select(0, 0)?, loss.f_select(0, 1)?),
+            _ => (own(loss.f_select(0, 0)?)?, own(loss.f_select(0, 1)?)?),
         };
         Ok((cls, obj, grad))
     };
