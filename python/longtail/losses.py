@@ -278,6 +278,8 @@ class _StatefulLoss(nn.Module):
 
     def _sum_across_ranks(self, increment: Tensor) -> Tensor:
         if self.distributed and dist.is_available() and dist.is_initialized():
+            # all_reduce works in place on dense memory: never hand it a strided view.
+            increment = increment.contiguous()
             dist.all_reduce(increment, op=dist.ReduceOp.SUM)
         return increment
 
