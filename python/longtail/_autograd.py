@@ -306,7 +306,9 @@ def _scale_seesaw_grad(grad: Tensor, g_cls: Tensor, g_obj: Tensor, reduction: st
     if reduction == "none":
         g_cls = g_cls.unsqueeze(1)
         g_obj = g_obj.unsqueeze(1)
-    elif (eager and split is None and g_cls.device.type == "cpu" and g_cls.item() == 1.0):
+    elif (eager and g_cls.device.type == "cpu" and g_cls.item() == 1.0
+          and (split is None or g_obj.item() == 1.0)):
+        # backward() of the loss itself (or of the sum of both terms): no extra pass.
         return grad
     if split is None:
         return grad * g_cls

@@ -460,12 +460,12 @@ def sigmoid_focal_loss(
         if alpha < 0:
             alpha = None
     avg_factor = _check_avg_factor(avg_factor, reduction)
-    if not isinstance(input, Tensor) or not input.is_floating_point():
-        raise TypeError(f"input should be a floating-point tensor of logits, but got {type(input)}"
-                        if not isinstance(input, Tensor) else
-                        f"input should be a floating-point tensor of logits, but got "
-                        f"dtype={input.dtype}")
+    if not isinstance(input, Tensor):
+        raise TypeError(f"input should be a torch.Tensor, but got input of type {type(input)}")
     if isinstance(target, Tensor) and target.is_floating_point():
+        if not input.is_floating_point():
+            raise TypeError("input should be a floating-point tensor of logits, but got "
+                            f"dtype={input.dtype}")
         if target.shape != input.shape:
             raise ValueError(
                 f"target should have the shape of input {tuple(input.shape)} when it holds float "
@@ -507,9 +507,9 @@ def _class_balanced_sigmoid(input: Tensor, target: Tensor, weight: Tensor, *, ga
     return loss
 
 
-def _check_frequencies(class_frequencies: Counts, name: str = "class_frequencies") -> Tensor:
-    freq = as_class_counts(class_frequencies, name=name)
-    return freq
+def _check_frequencies(class_frequencies: Counts) -> Tensor:
+    """Per-class frequencies, checked like counts (1-D, finite, >= 0, not all 0)."""
+    return as_class_counts(class_frequencies, name="class_frequencies")
 
 
 def equalization_loss(

@@ -26,6 +26,8 @@ pub trait SigmoidReal: Real {
     fn abs(self) -> Self;
     /// `log(1 + x)` for `x ∈ [0, 1]`, written so that LLVM vectorises it for f32.
     fn ln_1p_bulk(self) -> Self;
+    /// `log(x)` for normal `x > 0`, written so that LLVM vectorises it for f32.
+    fn ln_bulk(self) -> Self;
     fn powi(self, n: i32) -> Self;
 }
 
@@ -37,6 +39,10 @@ impl SigmoidReal for f64 {
     #[inline(always)]
     fn ln_1p_bulk(self) -> Self {
         f64::ln_1p(self)
+    }
+    #[inline(always)]
+    fn ln_bulk(self) -> Self {
+        f64::ln(self)
     }
     #[inline(always)]
     fn powi(self, n: i32) -> Self {
@@ -52,6 +58,10 @@ impl SigmoidReal for f32 {
     #[inline(always)]
     fn ln_1p_bulk(self) -> Self {
         ln_1p_unit_f32(self)
+    }
+    #[inline(always)]
+    fn ln_bulk(self) -> Self {
+        ln_f32(self)
     }
     #[inline(always)]
     fn powi(self, n: i32) -> Self {
@@ -92,6 +102,16 @@ pub fn ln_1p_unit_f32(x: f32) -> f32 {
     }
 }
 
+/// Branch-free `log(x)` for normal `x > 0`: `x = m·2^e` with `m ∈ [1, 2)` from the bits, then
+/// [`ln_1p_unit_f32`] of `m − 1` (exact) plus `e·log 2`.
+#[inline(always)]
+pub fn ln_f32(x: f32) -> f32 {
+    let bits = x.to_bits();
+    let e = ((bits >> 23) & 0xff) as i32 - 127;
+    let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000);
+    ln_1p_unit_f32(m - 1.0) + e as f32 * std::f32::consts::LN_2
+}
+
 /// `(softplus(z), σ(z))`, stable for any z, sharing one `exp(−|z|)`.
 #[inline(always)]
 fn softplus_sigmoid<T: SigmoidReal>(z: T) -> (T, T) {
@@ -126,12 +146,13 @@ impl<T: SigmoidReal> Gamma<T> {
         match self {
             Gamma::Zero => T::ONE,
             Gamma::Int(n) => q.powi(n),
-            // 0^γ = 0 for γ > 0; `powf` of 0 is 0 too, written out for clarity.
+            // q^γ = exp(γ log q), vectorisable; 0^γ = 0 for γ > 0.
             Gamma::Real(g) => {
-                if q == T::ZERO {
-                    T::ZERO
+                let v = (g * q.ln_bulk()).exp_bulk();
+                if q > T::ZERO {
+                    v
                 } else {
-                    q.powf(g)
+                    T::ZERO
                 }
             }
         }
@@ -536,18 +557,41 @@ impl<T: SigmoidReal> Ctx<'_, '_, T> {
                     }
                 }
             }
-            gamma => {
-                let gv = gamma.value();
-                for j in 0..z.len() {
-                    let (b, s) = softplus_sigmoid(z[j]);
-                    let w = wn * q[j];
-                    let m = gamma.pow(s);
-                    l[j] = w * m * b;
-                    g[j] = w * m * (gv * (T::ONE - s) * b + s) * gf;
-                    if STATS {
-                        sn[j] = sn[j] + s * w;
-                    }
-                }
+            // Small integer exponents get their own loops (plain products), so that the loop
+            // vectorises; `powi` with a run-time exponent is a libcall per element.
+            Gamma::Int(1) => self.focal_negatives::<STATS, _>(z, q, wn, g, l, sn, |v| v),
+            Gamma::Int(2) => self.focal_negatives::<STATS, _>(z, q, wn, g, l, sn, |v| v * v),
+            Gamma::Int(3) => self.focal_negatives::<STATS, _>(z, q, wn, g, l, sn, |v| v * v * v),
+            Gamma::Int(4) => self.focal_negatives::<STATS, _>(z, q, wn, g, l, sn, |v| {
+                let v2 = v * v;
+                v2 * v2
+            }),
+            gamma => self.focal_negatives::<STATS, _>(z, q, wn, g, l, sn, |v| gamma.pow(v)),
+        }
+    }
+
+    /// [`Self::negatives`] with a focal modulator `pow(q) = q^γ`.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn focal_negatives<const STATS: bool, P: Fn(T) -> T>(
+        &self,
+        z: &[T],
+        q: &[T],
+        wn: T,
+        g: &mut [T],
+        l: &mut [T],
+        sn: &mut [T],
+        pow: P,
+    ) {
+        let (gf, gv) = (self.gf, self.gamma.value());
+        for j in 0..z.len() {
+            let (b, s) = softplus_sigmoid(z[j]);
+            let w = wn * q[j];
+            let m = pow(s);
+            l[j] = w * m * b;
+            g[j] = w * m * (gv * (T::ONE - s) * b + s) * gf;
+            if STATS {
+                sn[j] = sn[j] + s * w;
             }
         }
     }
@@ -611,6 +655,19 @@ mod tests {
     }
     fn sig(z: f64) -> f64 {
         1.0 / (1.0 + (-z).exp())
+    }
+
+    #[test]
+    fn ln_f32_matches_libm() {
+        let mut x = 1e-30f32;
+        while x < 1e30 {
+            let (got, want) = (ln_f32(x), x.ln());
+            assert!(
+                (got - want).abs() <= 4e-7 * want.abs().max(1.0),
+                "x={x} got={got} want={want}"
+            );
+            x *= 1.37;
+        }
     }
 
     #[test]
