@@ -169,6 +169,36 @@ def softmax_loss(
 # ---------------------------------------------------------------------------------------------
 
 
+def _keep_grad(ctx, grad: Tensor) -> None:
+    """Keeps the kernel's gradient on ``ctx`` (see :func:`_take_grad`). Also turns off the
+    materialisation of zero gradients for outputs nobody differentiates: the ``(N, C)``
+    gradient output would otherwise get an ``(N, C)`` zeros tensor in every backward."""
+    ctx.grad = grad
+    ctx.set_materialize_grads(False)
+
+
+def _take_grad(ctx) -> Tensor:
+    """The kernel's gradient, handed over rather than shared when the graph is not retained.
+
+    Saved with ``save_for_backward``, the buffer would still be referenced when autograd
+    accumulates it into ``input.grad``, which then copies it: one more ``(N, C)`` buffer and
+    pass. Dropping our reference first lets autograd adopt it. With ``retain_graph=True`` the
+    reference is kept, so a second backward still works."""
+    grad = ctx.grad
+    if grad is None:
+        raise RuntimeError(
+            "Trying to backward through the graph a second time; specify retain_graph=True "
+            "if you need to backward through it again"
+        )
+    try:
+        keep = torch._C._autograd._get_current_graph_task_keep_graph()
+    except AttributeError:  # pragma: no cover - the private accessor moved
+        keep = True
+    if not keep:
+        ctx.grad = None
+    return grad
+
+
 def _scale_elementwise_grad(grad: Tensor, grad_loss: Tensor, reduction: str) -> Tensor:
     """The chain rule for a loss whose ``"none"`` output has one entry per element of input."""
     if reduction == "none":
@@ -210,13 +240,15 @@ class SigmoidLossFn(torch.autograd.Function):
     def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
         _, grad, stats = output
         ctx.mark_non_differentiable(grad, stats)
-        ctx.save_for_backward(grad)
+        _keep_grad(ctx, grad)
         ctx.reduction = inputs[11]
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_loss: Tensor, _g: Tensor | None, _s: Tensor | None):  # type: ignore[override]
-        (grad,) = ctx.saved_tensors
+        grad = _take_grad(ctx)
+        if grad_loss is None:  # the loss was not differentiated (grads are not materialised)
+            return (None,) * 16
         return (_scale_elementwise_grad(grad, grad_loss, ctx.reduction),) + (None,) * 15
 
 
@@ -299,10 +331,15 @@ def sigmoid_loss(
     return loss, stats
 
 
-def _scale_seesaw_grad(grad: Tensor, g_cls: Tensor, g_obj: Tensor, reduction: str,
+def _scale_seesaw_grad(grad: Tensor, g_cls: Tensor | None, g_obj: Tensor | None, reduction: str,
                        split: int | None, eager: bool) -> Tensor:
     """Chain rule for the two Seesaw terms; ``split`` is the first objectness column (or None
-    outside the objectness form)."""
+    outside the objectness form). A term that was not differentiated has no gradient."""
+    if g_cls is None or g_obj is None:
+        shape = (grad.shape[0],) if reduction == "none" else ()
+        zero = grad.new_zeros(shape)
+        g_cls = zero if g_cls is None else g_cls
+        g_obj = zero if g_obj is None else g_obj
     if reduction == "none":
         g_cls = g_cls.unsqueeze(1)
         g_obj = g_obj.unsqueeze(1)
@@ -346,14 +383,16 @@ class SeesawLossFn(torch.autograd.Function):
     def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
         grad = output[2]
         ctx.mark_non_differentiable(grad)
-        ctx.save_for_backward(grad)
+        _keep_grad(ctx, grad)
         ctx.reduction = inputs[11]
         ctx.split = inputs[5] if inputs[6] == "objectness" else None
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g_cls: Tensor, g_obj: Tensor, _g: Tensor | None):  # type: ignore[override]
-        (grad,) = ctx.saved_tensors
+        grad = _take_grad(ctx)
+        if g_cls is None and g_obj is None:
+            return (None,) * 14
         return (_scale_seesaw_grad(grad, g_cls, g_obj, ctx.reduction, ctx.split, True),) + (
             None,) * 13
 
@@ -450,13 +489,15 @@ class GroupSoftmaxFn(torch.autograd.Function):
     def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
         _, grad = output
         ctx.mark_non_differentiable(grad)
-        ctx.save_for_backward(grad)
+        _keep_grad(ctx, grad)
         ctx.reduction = inputs[4]
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_loss: Tensor, _unused: Tensor | None):  # type: ignore[override]
-        (grad,) = ctx.saved_tensors
+        grad = _take_grad(ctx)
+        if grad_loss is None:
+            return (None,) * 6
         return (_scale_saved_grad(grad, grad_loss, ctx.reduction),) + (None,) * 5
 
 

@@ -219,3 +219,22 @@ def test_opcheck_and_public_names():
         ),
     )
     assert longtail.EQLv2Loss is EQLv2Loss
+
+
+def test_update_needs_no_host_sync(monkeypatch):
+    x, y = _batch(seed=7)
+    m = EQLv2Loss(C)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("host synchronisation in the forward pass")
+
+    with monkeypatch.context() as patch:
+        for owner, name in (
+            (torch.Tensor, "item"),
+            (torch.Tensor, "tolist"),
+            (torch.Tensor, "__bool__"),
+            (torch, "unique"),
+        ):
+            patch.setattr(owner, name, forbidden)
+        m(x.float(), y)
+    assert (m.pos_grad > 0).any()

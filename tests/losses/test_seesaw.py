@@ -385,3 +385,18 @@ def test_compile_fullgraph_equals_eager_with_state():
         torch.testing.assert_close(lc, le)
         torch.testing.assert_close(xc.grad, xe.grad)
         torch.testing.assert_close(compiled_module.cum_samples, eager.cum_samples)
+
+
+def test_only_one_term_differentiated():
+    x, y, _ = _det_batch(seed=16)
+    x = x.requires_grad_()
+    m = SeesawLoss(C, mode="objectness", return_dict=True).double()
+    out = m(x, y, update_state=False)
+    out["loss_cls_objectness"].backward()
+    oracle = ref.Seesaw(C)
+    oracle.cum_samples = m.cum_samples.clone() - 0  # same counts (no update above)
+    oracle.count = lambda labels: None
+    xr = x.detach().requires_grad_()
+    oracle(xr, y)["loss_cls_objectness"].backward()
+    torch.testing.assert_close(x.grad, xr.grad)
+    assert (x.grad[:, :C] == 0).all()

@@ -258,3 +258,21 @@ def test_compile_fullgraph_equals_eager():
     compiled.backward()
     torch.testing.assert_close(compiled, eager)
     torch.testing.assert_close(xc.grad, xe.grad)
+
+
+def test_backward_adopts_the_kernel_gradient_and_retain_graph_works():
+    x, y, _ = _batch(seed=12)
+    x = x.detach().float().requires_grad_()
+    loss = F.sigmoid_focal_loss(x, y)
+    ctx = loss.grad_fn
+    saved_ptr = ctx.grad.data_ptr()
+    loss.backward()
+    assert x.grad.data_ptr() == saved_ptr  # no copy into .grad
+    x.grad = None
+    loss = F.sigmoid_focal_loss(x, y)
+    loss.backward(retain_graph=True)
+    first = x.grad.clone()
+    loss.backward()
+    torch.testing.assert_close(x.grad, 2 * first)
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        loss.backward()
