@@ -4,7 +4,7 @@
 //! weight `w` (BAGS's sampled "keep" mask divided by the group's normaliser, prepared by the
 //! caller). The gradient of group g is `w_ig (softmax − onehot)`, computed in the same pass.
 
-use super::rows::for_row_blocks;
+use super::rows::{run_blocks, BlockWork};
 use super::softmax::{exp_shift_sum, max_lanes};
 use super::{Real, Reduction};
 use crate::error::{CoreError, Result};
@@ -71,7 +71,34 @@ pub fn group_softmax_loss<T: Real>(
     }
     let none = p.reduction == Reduction::None;
     let out = if none { Some(&mut *loss) } else { None };
-    let blocks = for_row_blocks(input, grad, out, 1, k, BLOCK_ROWS, |r0, zb, gb, mut ob| {
+    let work = GroupBlocks { p, k, g_count };
+    let blocks = run_blocks(input, grad, out, 1, k, BLOCK_ROWS, &work);
+    if let Some(i) = blocks.iter().find_map(|b| b.1) {
+        return Err(CoreError::invalid(format!(
+            "input should not contain NaN, but got NaN logits in row {i}"
+        )));
+    }
+    if !none {
+        // Block partials are summed in block order, so the result is thread-count free.
+        loss[0] = T::from_f64(blocks.iter().map(|b| b.0).sum::<f64>());
+    }
+    Ok(())
+}
+
+/// One block of rows of the group-softmax kernel (see [`BlockWork`]).
+struct GroupBlocks<'a, 'b, T> {
+    p: &'a GroupSoftmaxParams<'b, T>,
+    k: usize,
+    g_count: usize,
+}
+
+impl<T: Real> BlockWork<T> for GroupBlocks<'_, '_, T> {
+    type Out = (f64, Option<usize>);
+
+    #[inline(always)]
+    fn run(&self, r0: usize, zb: &[T], gb: &mut [T], mut ob: Option<&mut [T]>) -> Self::Out {
+        let (p, k, g_count) = (self.p, self.k, self.g_count);
+        let offsets = p.offsets;
         let (mut acc, mut nan_row) = (0.0f64, None);
         for (r, (z, g)) in zb.chunks(k).zip(gb.chunks_mut(k)).enumerate() {
             let i = r0 + r;
@@ -108,17 +135,7 @@ pub fn group_softmax_loss<T: Real>(
             }
         }
         (acc, nan_row)
-    });
-    if let Some(i) = blocks.iter().find_map(|b| b.1) {
-        return Err(CoreError::invalid(format!(
-            "input should not contain NaN, but got NaN logits in row {i}"
-        )));
     }
-    if !none {
-        // Block partials are summed in block order, so the result is thread-count free.
-        loss[0] = T::from_f64(blocks.iter().map(|b| b.0).sum::<f64>());
-    }
-    Ok(())
 }
 
 #[cfg(test)]

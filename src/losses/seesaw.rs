@@ -15,7 +15,7 @@
 //! `C_{yj} = max(1, e_j/(s·σ̂_y))^q` in terms of `e_j = exp(z_j − max z)` and `s = Σ e`, a row
 //! costs one `exp` per element.
 
-use super::rows::{for_row_blocks, inverse_divisor};
+use super::rows::{inverse_divisor, run_blocks, BlockWork};
 use super::softmax::{exp_shift_sum, max_lanes};
 use super::{Real, Reduction};
 use crate::error::{CoreError, Result};
@@ -196,38 +196,12 @@ pub fn seesaw_loss<T: Real>(
     };
     let none = p.reduction == Reduction::None;
     let out = if none { Some(&mut *loss) } else { None };
-    let blocks = for_row_blocks(
-        input,
-        grad,
-        out,
+    let work = SeesawBlocks {
+        ctx: &ctx,
+        target,
         per_row,
-        k,
-        BLOCK_ROWS,
-        |r0, zb, gb, mut ob| {
-            let (mut acc_cls, mut acc_obj, mut nan_row) = (0.0f64, 0.0f64, None);
-            for (r, (z, g)) in zb.chunks(k).zip(gb.chunks_mut(k)).enumerate() {
-                let i = r0 + r;
-                let (lc, lo) = ctx.row(i, z, target[i], g);
-                if (lc.is_nan() || lo.is_nan()) && nan_row.is_none() && z.iter().any(|v| v.is_nan())
-                {
-                    nan_row = Some(i);
-                }
-                match ob.as_deref_mut() {
-                    Some(o) => {
-                        o[r * per_row] = lc;
-                        if per_row == 2 {
-                            o[r * 2 + 1] = lo;
-                        }
-                    }
-                    None => {
-                        acc_cls += lc.to_f64();
-                        acc_obj += lo.to_f64();
-                    }
-                }
-            }
-            (acc_cls, acc_obj, nan_row)
-        },
-    );
+    };
+    let blocks = run_blocks(input, grad, out, per_row, k, BLOCK_ROWS, &work);
     if let Some(i) = blocks.iter().find_map(|b| b.2) {
         return Err(CoreError::invalid(format!(
             "input should not contain NaN, but got NaN logits in row {i}"
@@ -251,6 +225,44 @@ pub fn seesaw_loss<T: Real>(
     Ok(())
 }
 
+/// One block of rows of the Seesaw kernel (see [`BlockWork`]).
+struct SeesawBlocks<'a, 'b, T> {
+    ctx: &'a Ctx<'a, 'b, T>,
+    target: &'a [i64],
+    per_row: usize,
+}
+
+impl<T: Real> BlockWork<T> for SeesawBlocks<'_, '_, T> {
+    type Out = (f64, f64, Option<usize>);
+
+    #[inline(always)]
+    fn run(&self, r0: usize, zb: &[T], gb: &mut [T], mut ob: Option<&mut [T]>) -> Self::Out {
+        let (ctx, target, per_row) = (self.ctx, self.target, self.per_row);
+        let k = ctx.p.form.columns(ctx.c);
+        let (mut acc_cls, mut acc_obj, mut nan_row) = (0.0f64, 0.0f64, None);
+        for (r, (z, g)) in zb.chunks(k).zip(gb.chunks_mut(k)).enumerate() {
+            let i = r0 + r;
+            let (lc, lo) = ctx.row(i, z, target[i], g);
+            if (lc.is_nan() || lo.is_nan()) && nan_row.is_none() && z.iter().any(|v| v.is_nan()) {
+                nan_row = Some(i);
+            }
+            match ob.as_deref_mut() {
+                Some(o) => {
+                    o[r * per_row] = lc;
+                    if per_row == 2 {
+                        o[r * 2 + 1] = lo;
+                    }
+                }
+                None => {
+                    acc_cls += lc.to_f64();
+                    acc_obj += lo.to_f64();
+                }
+            }
+        }
+        (acc_cls, acc_obj, nan_row)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum QKind {
     Off,
@@ -272,7 +284,7 @@ struct Ctx<'a, 'b, T> {
 impl<T: Real> Ctx<'_, '_, T> {
     /// One row: writes the gradient into `g`, returns (class-term loss, objectness loss), both
     /// already multiplied by the row weight.
-    #[inline]
+    #[inline(always)]
     fn row(&self, i: usize, z: &[T], y: i64, g: &mut [T]) -> (T, T) {
         let p = self.p;
         if y == p.ignore_index {

@@ -16,7 +16,7 @@
 //! The kernel can also return, per class, `Σ_i |σ−t|·t·W` and `Σ_i |σ−t|·(1−t)·W`: the gradient
 //! statistics EQLv2 accumulates, in the same pass.
 
-use super::rows::{for_row_blocks, inverse_divisor, sum_lanes};
+use super::rows::{inverse_divisor, run_blocks, sum_lanes, BlockWork};
 use super::{Real, Reduction};
 use crate::error::{CoreError, Result};
 
@@ -368,7 +368,49 @@ pub fn sigmoid_loss<T: SigmoidReal>(
 
     let none = p.reduction == Reduction::None;
     let out = if none { Some(&mut *loss) } else { None };
-    let blocks = for_row_blocks(input, grad, out, c, c, BLOCK_ROWS, |r0, zb, gb, ob| {
+    let work = SigmoidBlocks {
+        ctx: &ctx,
+        target,
+        want_stats,
+    };
+    let blocks = run_blocks(input, grad, out, c, c, BLOCK_ROWS, &work);
+    if let Some(i) = blocks.iter().find_map(|b| b.1) {
+        return Err(CoreError::invalid(format!(
+            "input should not contain NaN, but got NaN logits in row {i}"
+        )));
+    }
+    if !none {
+        // Summed in block order, so the result does not depend on the number of threads.
+        loss[0] = T::from_f64(blocks.iter().map(|b| b.0).sum::<f64>() / divisor);
+    }
+    if let Some(stats) = stats {
+        let mut total = vec![0.0f64; 2 * c];
+        for b in &blocks {
+            for (t, &v) in total.iter_mut().zip(&b.2) {
+                *t += v.to_f64();
+            }
+        }
+        for (s, t) in stats.iter_mut().zip(total) {
+            *s = T::from_f64(t);
+        }
+    }
+    Ok(())
+}
+
+/// One block of rows of the sigmoid kernel (see [`BlockWork`]).
+struct SigmoidBlocks<'a, 'b, 'c, T> {
+    ctx: &'a Ctx<'a, 'b, T>,
+    target: SigmoidTarget<'c, T>,
+    want_stats: bool,
+}
+
+impl<T: SigmoidReal> BlockWork<T> for SigmoidBlocks<'_, '_, '_, T> {
+    type Out = (f64, Option<usize>, Vec<T>);
+
+    #[inline(always)]
+    fn run(&self, r0: usize, zb: &[T], gb: &mut [T], ob: Option<&mut [T]>) -> Self::Out {
+        let (ctx, target, want_stats) = (self.ctx, self.target, self.want_stats);
+        let (c, p) = (ctx.c, ctx.p);
         let mut scratch = if ob.is_none() {
             vec![T::ZERO; c]
         } else {
@@ -405,28 +447,7 @@ pub fn sigmoid_loss<T: SigmoidReal>(
             acc += s.to_f64();
         }
         (acc, nan_row, st)
-    });
-    if let Some(i) = blocks.iter().find_map(|b| b.1) {
-        return Err(CoreError::invalid(format!(
-            "input should not contain NaN, but got NaN logits in row {i}"
-        )));
     }
-    if !none {
-        // Summed in block order, so the result does not depend on the number of threads.
-        loss[0] = T::from_f64(blocks.iter().map(|b| b.0).sum::<f64>() / divisor);
-    }
-    if let Some(stats) = stats {
-        let mut total = vec![0.0f64; 2 * c];
-        for b in &blocks {
-            for (t, &v) in total.iter_mut().zip(&b.2) {
-                *t += v.to_f64();
-            }
-        }
-        for (s, t) in stats.iter_mut().zip(total) {
-            *s = T::from_f64(t);
-        }
-    }
-    Ok(())
 }
 
 /// Row-invariant quantities shared by every row.
@@ -445,7 +466,7 @@ struct Ctx<'a, 'b, T> {
 
 impl<T: SigmoidReal> Ctx<'_, '_, T> {
     /// A row with an integer label: every column negative except column `y` when `y < C`.
-    #[inline]
+    #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn row_labels(
         &self,
@@ -608,7 +629,7 @@ impl<T: SigmoidReal> Ctx<'_, '_, T> {
     }
 
     /// A row with a dense target, the general formula.
-    #[inline]
+    #[inline(always)]
     fn row_dense(&self, z: &[T], t: &[T], sw: T, g: &mut [T], l: &mut [T], st: Option<&mut [T]>) {
         let gv = self.gamma.value();
         let (ap, an) = (self.alpha_pos, self.alpha_neg);
