@@ -221,3 +221,497 @@ def softmax_loss(
     else:
         loss, _ = SoftmaxLossFn.apply(*args, backend)
     return loss
+
+
+# ---------------------------------------------------------------------------------------------
+# Sigmoid and detection losses (issue #4). Same pattern as above: an autograd Function for eager
+# calls and a custom op (with a fake implementation) under torch.compile. The ops never mutate
+# state: stateful losses (Seesaw, EQLv2) pass the per-class quantities they derive from their
+# buffers as inputs, and update the buffers with plain torch ops outside the op.
+# ---------------------------------------------------------------------------------------------
+
+
+def _keep_grad(ctx, grad: Tensor) -> None:
+    """Keeps the kernel's gradient on ``ctx`` (see :func:`_take_grad`). Also turns off the
+    materialisation of zero gradients for outputs nobody differentiates: the ``(N, C)``
+    gradient output would otherwise get an ``(N, C)`` zeros tensor in every backward."""
+    ctx.grad = grad
+    ctx.set_materialize_grads(False)
+
+
+def _take_grad(ctx) -> Tensor:
+    """The kernel's gradient, handed over rather than shared when the graph is not retained.
+
+    Saved with ``save_for_backward``, the buffer would still be referenced when autograd
+    accumulates it into ``input.grad``, which then copies it: one more ``(N, C)`` buffer and
+    pass. Dropping our reference first lets autograd adopt it. With ``retain_graph=True`` the
+    reference is kept, so a second backward still works."""
+    grad = ctx.grad
+    if grad is None:
+        raise RuntimeError(
+            "Trying to backward through the graph a second time; specify retain_graph=True "
+            "if you need to backward through it again"
+        )
+    try:
+        keep = torch._C._autograd._get_current_graph_task_keep_graph()
+    except AttributeError:  # pragma: no cover - the private accessor moved
+        keep = True
+    if not keep:
+        ctx.grad = None
+    return grad
+
+
+def _scale_elementwise_grad(grad: Tensor, grad_loss: Tensor, reduction: str) -> Tensor:
+    """The chain rule for a loss whose ``"none"`` output has one entry per element of input."""
+    if reduction == "none":
+        return grad * grad_loss
+    return _scale_saved_grad(grad, grad_loss, reduction)
+
+
+class SigmoidLossFn(torch.autograd.Function):
+    """Sigmoid-family loss (see ``longtail.functional``); differentiable in ``input`` only."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        input: Tensor,
+        target: Tensor,
+        weight: Tensor | None,
+        label_weight: Tensor | None,
+        pos_weight: Tensor | None,
+        neg_weight: Tensor | None,
+        num_labels: int | None,
+        gamma: float,
+        alpha: float | None,
+        neg_weight_fg_only: bool,
+        ignore_index: int,
+        reduction: str,
+        normalization: str,
+        avg_factor: float | None,
+        collect_stats: bool,
+        backend: str,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        return _core.sigmoid_loss(
+            input,
+            target,
+            num_labels=num_labels,
+            gamma=gamma,
+            alpha=alpha,
+            weight=weight,
+            label_weight=label_weight,
+            pos_weight=pos_weight,
+            neg_weight=neg_weight,
+            neg_weight_fg_only=neg_weight_fg_only,
+            ignore_index=ignore_index,
+            reduction=reduction,
+            normalization=normalization,
+            avg_factor=avg_factor,
+            collect_stats=collect_stats,
+            backend=backend,
+        )
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
+        _, grad, stats = output
+        ctx.mark_non_differentiable(grad, stats)
+        _keep_grad(ctx, grad)
+        ctx.reduction = inputs[11]
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_loss: Tensor, _g: Tensor | None, _s: Tensor | None):  # type: ignore[override]
+        grad = _take_grad(ctx)
+        if grad_loss is None:  # the loss was not differentiated (grads are not materialised)
+            return (None,) * 16
+        return (_scale_elementwise_grad(grad, grad_loss, ctx.reduction),) + (None,) * 15
+
+
+@torch.library.custom_op("longtail::sigmoid_loss", mutates_args=())
+def sigmoid_loss_op(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None,
+    label_weight: Tensor | None,
+    pos_weight: Tensor | None,
+    neg_weight: Tensor | None,
+    num_labels: int | None,
+    gamma: float,
+    alpha: float | None,
+    neg_weight_fg_only: bool,
+    ignore_index: int,
+    reduction: str,
+    normalization: str,
+    avg_factor: float | None,
+    collect_stats: bool,
+) -> tuple[Tensor, Tensor, Tensor]:
+    return _core.sigmoid_loss(
+        input,
+        target,
+        num_labels=num_labels,
+        gamma=gamma,
+        alpha=alpha,
+        weight=weight,
+        label_weight=label_weight,
+        pos_weight=pos_weight,
+        neg_weight=neg_weight,
+        neg_weight_fg_only=neg_weight_fg_only,
+        ignore_index=ignore_index,
+        reduction=reduction,
+        normalization=normalization,
+        avg_factor=avg_factor,
+        collect_stats=collect_stats,
+    )
+
+
+@sigmoid_loss_op.register_fake
+def _(
+    input,
+    target,
+    weight,
+    label_weight,
+    pos_weight,
+    neg_weight,
+    num_labels,
+    gamma,
+    alpha,
+    neg_weight_fg_only,
+    ignore_index,
+    reduction,
+    normalization,
+    avg_factor,
+    collect_stats,
+):
+    loss_shape = input.shape if reduction == "none" else ()
+    stats_shape = (2, input.shape[-1]) if collect_stats else (0,)
+    return input.new_empty(loss_shape), input.new_empty(input.shape), input.new_empty(stats_shape)
+
+
+def _sigmoid_op_setup(ctx, inputs, output) -> None:
+    ctx.save_for_backward(output[1])
+
+
+def _sigmoid_op_backward(ctx, grad_loss, _grad_grad, _grad_stats):
+    # Traced code: no host read of grad_loss (the eager shortcut), just the chain rule, which
+    # is elementwise for "none" and a scalar broadcast otherwise.
+    (grad,) = ctx.saved_tensors
+    return (grad * grad_loss,) + (None,) * 14
+
+
+sigmoid_loss_op.register_autograd(_sigmoid_op_backward, setup_context=_sigmoid_op_setup)
+
+
+def sigmoid_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    weight: Tensor | None = None,
+    label_weight: Tensor | None = None,
+    pos_weight: Tensor | None = None,
+    neg_weight: Tensor | None = None,
+    num_labels: int | None = None,
+    gamma: float = 0.0,
+    alpha: float | None = None,
+    neg_weight_fg_only: bool = False,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    normalization: str = "elements",
+    avg_factor: float | None = None,
+    collect_stats: bool = False,
+    backend: str = "auto",
+) -> tuple[Tensor, Tensor]:
+    """Runs the fused sigmoid-family kernel (arguments already validated); returns
+    ``(loss, stats)``, ``stats`` the ``(2, C)`` gradient statistics or an empty tensor."""
+    args = (
+        input,
+        target,
+        weight,
+        label_weight,
+        pos_weight,
+        neg_weight,
+        num_labels,
+        float(gamma),
+        None if alpha is None else float(alpha),
+        bool(neg_weight_fg_only),
+        int(ignore_index),
+        reduction,
+        normalization,
+        avg_factor,
+        bool(collect_stats),
+    )
+    if torch.compiler.is_compiling():
+        loss, _, stats = sigmoid_loss_op(*args)
+    else:
+        loss, _, stats = SigmoidLossFn.apply(*args, backend)
+    return loss, stats
+
+
+def _scale_seesaw_grad(
+    grad: Tensor,
+    g_cls: Tensor | None,
+    g_obj: Tensor | None,
+    reduction: str,
+    split: int | None,
+    eager: bool,
+) -> Tensor:
+    """Chain rule for the two Seesaw terms; ``split`` is the first objectness column (or None
+    outside the objectness form). A term that was not differentiated has no gradient."""
+    if g_cls is None or g_obj is None:
+        shape = (grad.shape[0],) if reduction == "none" else ()
+        zero = grad.new_zeros(shape)
+        g_cls = zero if g_cls is None else g_cls
+        g_obj = zero if g_obj is None else g_obj
+    if reduction == "none":
+        g_cls = g_cls.unsqueeze(1)
+        g_obj = g_obj.unsqueeze(1)
+    elif (
+        eager
+        and g_cls.device.type == "cpu"
+        and g_cls.item() == 1.0
+        and (split is None or g_obj.item() == 1.0)
+    ):
+        # backward() of the loss itself (or of the sum of both terms): no extra pass.
+        return grad
+    if split is None:
+        return grad * g_cls
+    return torch.cat([grad[:, :split] * g_cls, grad[:, split:] * g_obj], dim=1)
+
+
+class SeesawLossFn(torch.autograd.Function):
+    """Seesaw loss (see ``longtail.functional``); differentiable in ``input`` only. Returns
+    ``(loss_classes, loss_objectness, grad)``."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        input: Tensor,
+        target: Tensor,
+        counts: Tensor | None,
+        factors: Tensor | None,
+        weight: Tensor | None,
+        num_classes: int,
+        form: str,
+        p: float,
+        q: float,
+        eps: float,
+        ignore_index: int,
+        reduction: str,
+        avg_factor: float | None,
+        backend: str,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        return _core.seesaw_loss(
+            input,
+            target,
+            num_classes=num_classes,
+            form=form,
+            counts=counts,
+            p=p,
+            q=q,
+            eps=eps,
+            factors=factors,
+            weight=weight,
+            ignore_index=ignore_index,
+            reduction=reduction,
+            avg_factor=avg_factor,
+            backend=backend,
+        )
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
+        grad = output[2]
+        ctx.mark_non_differentiable(grad)
+        _keep_grad(ctx, grad)
+        ctx.reduction = inputs[11]
+        ctx.split = inputs[5] if inputs[6] == "objectness" else None
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g_cls: Tensor, g_obj: Tensor, _g: Tensor | None):  # type: ignore[override]
+        grad = _take_grad(ctx)
+        if g_cls is None and g_obj is None:
+            return (None,) * 14
+        return (_scale_seesaw_grad(grad, g_cls, g_obj, ctx.reduction, ctx.split, True),) + (
+            None,
+        ) * 13
+
+
+@torch.library.custom_op("longtail::seesaw_loss", mutates_args=())
+def seesaw_loss_op(
+    input: Tensor,
+    target: Tensor,
+    counts: Tensor | None,
+    factors: Tensor | None,
+    weight: Tensor | None,
+    num_classes: int,
+    form: str,
+    p: float,
+    q: float,
+    eps: float,
+    ignore_index: int,
+    reduction: str,
+    avg_factor: float | None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    return _core.seesaw_loss(
+        input,
+        target,
+        num_classes=num_classes,
+        form=form,
+        counts=counts,
+        p=p,
+        q=q,
+        eps=eps,
+        factors=factors,
+        weight=weight,
+        ignore_index=ignore_index,
+        reduction=reduction,
+        avg_factor=avg_factor,
+    )
+
+
+@seesaw_loss_op.register_fake
+def _(
+    input,
+    target,
+    counts,
+    factors,
+    weight,
+    num_classes,
+    form,
+    p,
+    q,
+    eps,
+    ignore_index,
+    reduction,
+    avg_factor,
+):
+    shape = target.shape if reduction == "none" else ()
+    return input.new_empty(shape), input.new_empty(shape), input.new_empty(input.shape)
+
+
+def _seesaw_op_setup(ctx, inputs, output) -> None:
+    ctx.save_for_backward(output[2])
+    ctx.reduction = inputs[11]
+    ctx.split = inputs[5] if inputs[6] == "objectness" else None
+
+
+def _seesaw_op_backward(ctx, g_cls, g_obj, _g):
+    (grad,) = ctx.saved_tensors
+    return (_scale_seesaw_grad(grad, g_cls, g_obj, ctx.reduction, ctx.split, False),) + (None,) * 12
+
+
+seesaw_loss_op.register_autograd(_seesaw_op_backward, setup_context=_seesaw_op_setup)
+
+
+def seesaw_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    num_classes: int,
+    form: str = "classification",
+    counts: Tensor | None = None,
+    factors: Tensor | None = None,
+    weight: Tensor | None = None,
+    p: float = 0.8,
+    q: float = 2.0,
+    eps: float = 1e-2,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    avg_factor: float | None = None,
+    backend: str = "auto",
+) -> tuple[Tensor, Tensor]:
+    """Runs the fused Seesaw kernel (arguments already validated); returns
+    ``(loss_classes, loss_objectness)``."""
+    args = (
+        input,
+        target,
+        counts,
+        factors,
+        weight,
+        int(num_classes),
+        form,
+        float(p),
+        float(q),
+        float(eps),
+        int(ignore_index),
+        reduction,
+        avg_factor,
+    )
+    if torch.compiler.is_compiling():
+        cls, obj, _ = seesaw_loss_op(*args)
+    else:
+        cls, obj, _ = SeesawLossFn.apply(*args, backend)
+    return cls, obj
+
+
+class GroupSoftmaxFn(torch.autograd.Function):
+    """Group softmax (BAGS) over consecutive column groups; differentiable in ``input`` only."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        input: Tensor,
+        targets: Tensor,
+        weights: Tensor,
+        offsets: list[int],
+        reduction: str,
+        backend: str,
+    ) -> tuple[Tensor, Tensor]:
+        return _core.group_softmax_loss(
+            input, offsets, targets, weights, reduction=reduction, backend=backend
+        )
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
+        _, grad = output
+        ctx.mark_non_differentiable(grad)
+        _keep_grad(ctx, grad)
+        ctx.reduction = inputs[4]
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_loss: Tensor, _unused: Tensor | None):  # type: ignore[override]
+        grad = _take_grad(ctx)
+        if grad_loss is None:
+            return (None,) * 6
+        return (_scale_saved_grad(grad, grad_loss, ctx.reduction),) + (None,) * 5
+
+
+@torch.library.custom_op("longtail::group_softmax_loss", mutates_args=())
+def group_softmax_loss_op(
+    input: Tensor, targets: Tensor, weights: Tensor, offsets: list[int], reduction: str
+) -> tuple[Tensor, Tensor]:
+    return _core.group_softmax_loss(input, offsets, targets, weights, reduction=reduction)
+
+
+@group_softmax_loss_op.register_fake
+def _(input, targets, weights, offsets, reduction):
+    shape = (input.shape[0],) if reduction == "none" else ()
+    return input.new_empty(shape), input.new_empty(input.shape)
+
+
+def _group_op_setup(ctx, inputs, output) -> None:
+    ctx.save_for_backward(output[1])
+    ctx.reduction = inputs[4]
+
+
+def _group_op_backward(ctx, grad_loss, _grad_grad):
+    (grad,) = ctx.saved_tensors
+    g = grad_loss.unsqueeze(1) if ctx.reduction == "none" else grad_loss
+    return grad * g, None, None, None, None
+
+
+group_softmax_loss_op.register_autograd(_group_op_backward, setup_context=_group_op_setup)
+
+
+def group_softmax_loss(
+    input: Tensor,
+    targets: Tensor,
+    weights: Tensor,
+    offsets: list[int],
+    *,
+    reduction: str = "mean",
+    backend: str = "auto",
+) -> Tensor:
+    """Runs the fused group-softmax kernel (arguments already validated)."""
+    args = (input, targets, weights, [int(o) for o in offsets], reduction)
+    if torch.compiler.is_compiling():
+        loss, _ = group_softmax_loss_op(*args)
+    else:
+        loss, _ = GroupSoftmaxFn.apply(*args, backend)
+    return loss

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 
 from longtail import functional as F
@@ -18,9 +19,15 @@ from longtail._validation import as_class_counts, check_real, check_reduction
 __all__ = [
     "BalancedSoftmaxLoss",
     "ClassBalancedLoss",
+    "EQLv2Loss",
+    "EqualizationLoss",
     "FocalLoss",
+    "GroupSoftmaxLoss",
     "LDAMLoss",
     "LogitAdjustedLoss",
+    "SeesawLoss",
+    "SigmoidFocalLoss",
+    "SoftmaxEqualizationLoss",
     "WeightedCrossEntropyLoss",
 ]
 
@@ -165,7 +172,9 @@ class ClassBalancedLoss(_SoftmaxFamilyLoss):
     r"""Class-balanced loss (Cui et al.) with effective-number weights normalised to sum to C.
 
     ``loss_type="softmax"`` divides by N by default, as the official code does
-    (``normalization="count"``); see :func:`longtail.functional.class_balanced_loss`.
+    (``normalization="count"``); ``"sigmoid"`` and ``"focal"`` (with ``gamma``) are the
+    official sigmoid-based types, also divided by N; see
+    :func:`longtail.functional.class_balanced_loss`.
 
     Example::
 
@@ -196,6 +205,18 @@ class ClassBalancedLoss(_SoftmaxFamilyLoss):
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         F._num_classes_match(input, self.weight)
+        if self.loss_type != "softmax":
+            return F._class_balanced_sigmoid(
+                input,
+                target,
+                self.weight,
+                gamma=self.gamma,
+                loss_type=self.loss_type,
+                reduction=self.reduction,
+                ignore_index=self.ignore_index,
+                label_smoothing=self.label_smoothing,
+                normalization=self.normalization,
+            )
         return self._call(input, target, weight=self.weight, normalization=self.normalization)
 
 
@@ -291,3 +312,466 @@ class BalancedSoftmaxLoss(_SoftmaxFamilyLoss):
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         F._num_classes_match(input, self.offsets)
         return self._call(input, target, offsets=self.offsets, weight=self.weight)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sigmoid and detection losses (issue #4). Stateful losses (EQLv2, Seesaw) keep their state in
+# buffers, update it once per training step with plain torch ops after the kernel accepted the
+# batch, and sum each step's increment across ranks when torch.distributed is initialised.
+# ---------------------------------------------------------------------------------------------
+
+
+class _StatefulLoss(nn.Module):
+    """State policy shared by Seesaw and EQLv2.
+
+    The state is updated when ``update_state`` is True, or, when it is None (the default), in
+    training mode with autograd enabled — never in ``eval()`` or under ``torch.no_grad()``.
+    With ``distributed=True`` and ``torch.distributed`` initialised, each step's increment is
+    ``all_reduce``d (summed), so every rank holds the state of the global batch.
+    """
+
+    def __init__(self, distributed: bool) -> None:
+        super().__init__()
+        self.distributed = bool(distributed)
+
+    def _updating(self, update_state: bool | None) -> bool:
+        if update_state is None:
+            return self.training and torch.is_grad_enabled()
+        return bool(update_state)
+
+    def _sum_across_ranks(self, increment: Tensor) -> Tensor:
+        if self.distributed and dist.is_available() and dist.is_initialized():
+            # all_reduce works in place on dense memory: never hand it a strided view.
+            increment = increment.contiguous()
+            dist.all_reduce(increment, op=dist.ReduceOp.SUM)
+        return increment
+
+
+class SigmoidFocalLoss(nn.Module):
+    r"""Sigmoid focal loss (mmdetection / torchvision):
+    :math:`\ell_{ij} = \alpha_t (1-p_t)^\gamma \mathrm{BCE}(z_{ij}, t_{ij})`.
+    See :func:`longtail.functional.sigmoid_focal_loss`.
+
+    Args:
+        gamma: focusing exponent (2).
+        alpha: weight of positives (0.25); ``None`` or negative disables it.
+        reduction: ``"mean"`` (over elements, or ``sum / avg_factor``), ``"sum"`` or ``"none"``.
+        ignore_index: label of rows that contribute nothing.
+
+    Shape:
+        input ``(N, C)``; target ``(N)`` labels in ``[0, C]`` (``C`` = background) or a float
+        ``(N, C)`` target; output a scalar, or ``(N, C)`` for ``reduction="none"``.
+
+    Example::
+
+        >>> loss = SigmoidFocalLoss()
+        >>> input = torch.randn(4, 3, requires_grad=True)
+        >>> loss(input, torch.tensor([0, 3, 2, 3]), avg_factor=2).backward()
+    """
+
+    def __init__(
+        self,
+        gamma: float = 2.0,
+        alpha: float | None = 0.25,
+        reduction: str = "mean",
+        ignore_index: int = -100,
+    ) -> None:
+        super().__init__()
+        self.gamma = check_real("gamma", gamma, low=0.0)
+        self.alpha = None if alpha is None else check_real("alpha", alpha, high=1.0)
+        self.reduction = check_reduction(reduction)
+        self.ignore_index = int(ignore_index)
+
+    def forward(
+        self,
+        input: Tensor,
+        target: Tensor,
+        weight: Tensor | None = None,
+        avg_factor: float | Tensor | None = None,
+    ) -> Tensor:
+        return F.sigmoid_focal_loss(
+            input,
+            target,
+            gamma=self.gamma,
+            alpha=self.alpha,
+            weight=weight,
+            reduction=self.reduction,
+            avg_factor=avg_factor,
+            ignore_index=self.ignore_index,
+        )
+
+    def extra_repr(self) -> str:
+        return f"gamma={self.gamma}, alpha={self.alpha}, reduction={self.reduction!r}"
+
+
+class EqualizationLoss(nn.Module):
+    r"""Equalization loss (EQL, Tan et al. CVPR 2020), sigmoid form:
+    :math:`L = \frac1N \sum_{ij} (1 - E(r_i) T_\lambda(f_j)(1-y_{ij}))\,\mathrm{BCE}_{ij}`.
+    See :func:`longtail.functional.equalization_loss`.
+
+    Args:
+        class_frequencies: per-class image frequencies (image count / #images).
+        lambda_: threshold, 0.00177 (LVIS v0.5) or 0.0011 (LVIS v1).
+        reduction: ``"mean"`` (divide by N), ``"sum"`` or ``"none"``.
+
+    Shape:
+        input ``(N, C)``; target ``(N)`` labels in ``[0, C]`` (``C`` = background).
+
+    Example::
+
+        >>> loss = EqualizationLoss([0.2, 0.001, 0.05], lambda_=0.00177)
+        >>> input = torch.randn(4, 3, requires_grad=True)
+        >>> loss(input, torch.tensor([0, 3, 1, 2])).backward()
+    """
+
+    def __init__(
+        self, class_frequencies: Counts, lambda_: float = 0.00177, reduction: str = "mean"
+    ) -> None:
+        super().__init__()
+        self.lambda_ = check_real("lambda_", lambda_, low=0.0)
+        self.reduction = check_reduction(reduction)
+        self.register_buffer(
+            "class_frequencies", as_class_counts(class_frequencies, name="class_frequencies")
+        )
+
+    def forward(
+        self, input: Tensor, target: Tensor, avg_factor: float | Tensor | None = None
+    ) -> Tensor:
+        return F.equalization_loss(
+            input,
+            target,
+            self.class_frequencies,
+            lambda_=self.lambda_,
+            reduction=self.reduction,
+            avg_factor=avg_factor,
+        )
+
+    def extra_repr(self) -> str:
+        return f"lambda_={self.lambda_}, reduction={self.reduction!r}"
+
+
+class EQLv2Loss(_StatefulLoss):
+    r"""Equalization loss v2 (Tan et al. CVPR 2021): BCE over C+1 logits with gradient-guided
+    weights :math:`w_{ij} = \mathrm{pos\_w}_j y_{ij} + \mathrm{neg\_w}_j (1-y_{ij})`, divided by N
+    (see :func:`longtail.functional.eqlv2_loss`).
+
+    State (float32 buffers, in ``state_dict``): ``pos_grad`` and ``neg_grad`` (C, zeros) and
+    ``pos_neg`` (C, 100). Each step computes the weights from ``pos_neg`` first, then the loss,
+    then adds this batch's statistics ``Σ_i |σ−y| y w`` and ``Σ_i |σ−y| (1−y) w`` (class columns
+    only) and sets ``pos_neg = pos_grad / (neg_grad + 1e-10)``. The statistics come out of the
+    same fused kernel pass as the loss (no extra pass, no host synchronisation).
+
+    Args:
+        num_classes: C, the number of foreground classes (the input has C+1 columns).
+        gamma, mu, alpha: the mapping ``f(x) = 1/(1+e^{−γ(x−μ)})`` and ``pos_w = 1 + α(1−neg_w)``;
+            defaults 12, 0.8, 4.
+        reduction: ``"mean"`` (divide by N, or ``avg_factor``), ``"sum"`` or ``"none"``.
+        distributed: sum each step's statistics across ranks (``all_reduce``) when
+            ``torch.distributed`` is initialised.
+
+    Shape:
+        input ``(N, C+1)``; target ``(N)`` labels in ``[0, C]`` (``C`` = background).
+
+    Example::
+
+        >>> loss = EQLv2Loss(num_classes=3)
+        >>> input = torch.randn(4, 4, requires_grad=True)
+        >>> loss(input, torch.tensor([0, 3, 1, 2])).backward()
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        gamma: float = 12.0,
+        mu: float = 0.8,
+        alpha: float = 4.0,
+        reduction: str = "mean",
+        distributed: bool = True,
+    ) -> None:
+        super().__init__(distributed)
+        self.num_classes = _check_num_classes(num_classes)
+        self.gamma = check_real("gamma", gamma)
+        self.mu = check_real("mu", mu)
+        self.alpha = check_real("alpha", alpha)
+        self.reduction = check_reduction(reduction)
+        self.register_buffer("pos_grad", torch.zeros(self.num_classes))
+        self.register_buffer("neg_grad", torch.zeros(self.num_classes))
+        self.register_buffer("pos_neg", torch.full((self.num_classes,), 100.0))
+
+    def forward(
+        self,
+        input: Tensor,
+        target: Tensor,
+        avg_factor: float | Tensor | None = None,
+        update_state: bool | None = None,
+    ) -> Tensor:
+        check_reduction(self.reduction)
+        F._check_eqlv2_input(input, target, self.num_classes)
+        avg_factor = F._check_avg_factor(avg_factor, self.reduction)
+        update = self._updating(update_state)
+        loss, stats = F._eqlv2(
+            input,
+            target,
+            self.pos_neg,
+            gamma=self.gamma,
+            mu=self.mu,
+            alpha=self.alpha,
+            reduction=self.reduction,
+            avg_factor=avg_factor,
+            collect_stats=update,
+        )
+        if update:
+            # Only now, after the kernel accepted the batch: weights first, then statistics.
+            inc = self._sum_across_ranks(stats.to(self.pos_grad.dtype))
+            self.pos_grad.add_(inc[0])
+            self.neg_grad.add_(inc[1])
+            self.pos_neg.copy_(self.pos_grad / (self.neg_grad + 1e-10))
+        return loss
+
+    def extra_repr(self) -> str:
+        return (
+            f"num_classes={self.num_classes}, gamma={self.gamma}, mu={self.mu}, "
+            f"alpha={self.alpha}, reduction={self.reduction!r}"
+        )
+
+
+def _check_num_classes(num_classes: int) -> int:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(
+            f"num_classes should be a positive integer, but got num_classes={num_classes!r}"
+        )
+    return num_classes
+
+
+class SeesawLoss(_StatefulLoss):
+    r"""Seesaw loss (Wang et al. CVPR 2021) with its cumulative class counts as state:
+    :math:`\ell_i = -\log\frac{e^{z_{iy}}}{e^{z_{iy}} + \sum_{j\ne y} M_{yj} C_{yj} e^{z_{ij}}}`
+    (see :func:`longtail.functional.seesaw_loss`).
+
+    State: the float32 buffer ``cum_samples`` (C entries; C+1 with the background last in the
+    detection forms) counts the labels of every sample seen, background included. Each
+    training step adds this batch's counts **before** computing its loss, as the official code
+    does; under ``torch.distributed`` the increment is ``all_reduce``d first, so every rank
+    computes its local loss with the counts of the global batch. The counting uses no
+    ``unique``/``.item()`` (no host synchronisation) and works on any device.
+
+    Args:
+        num_classes: C, the number of (foreground) classes.
+        p, q, eps: mitigation exponent (0.8), compensation exponent (2.0), clamp (1e-2).
+        mode: ``"classification"`` (C logits, labels in ``[0, C)``), ``"background"`` (C+1
+            logits, label C = background, a softmax class) or ``"objectness"`` (mmdetection's
+            C+2 logits: classes then 2 objectness logits).
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+        ignore_index: label of rows that contribute nothing (and are not counted).
+        return_dict: return ``{"loss_cls_classes", "loss_cls_objectness"}`` like mmdetection.
+        distributed: sum each step's counts across ranks when ``torch.distributed`` is
+            initialised.
+
+    Shape:
+        input ``(N, C)``, ``(N, C+1)`` or ``(N, C+2)`` by ``mode``; target ``(N)``; output a
+        scalar, or ``(N)`` for ``reduction="none"``.
+
+    Example::
+
+        >>> loss = SeesawLoss(num_classes=3)
+        >>> input = torch.randn(4, 3, requires_grad=True)
+        >>> loss(input, torch.tensor([0, 0, 1, 2])).backward()
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        p: float = 0.8,
+        q: float = 2.0,
+        eps: float = 1e-2,
+        mode: str = "classification",
+        reduction: str = "mean",
+        ignore_index: int = -100,
+        return_dict: bool = False,
+        distributed: bool = True,
+    ) -> None:
+        super().__init__(distributed)
+        self.num_classes = _check_num_classes(num_classes)
+        self.p = check_real("p", p, low=0.0)
+        self.q = check_real("q", q, low=0.0)
+        self.eps = check_real("eps", eps, low=0.0, low_open=True)
+        self.mode = F._check_seesaw_mode(mode)
+        self.reduction = check_reduction(reduction)
+        self.ignore_index = int(ignore_index)
+        self.return_dict = bool(return_dict)
+        length = self.num_classes + (0 if mode == "classification" else 1)
+        self.register_buffer("cum_samples", torch.zeros(length))
+
+    def forward(
+        self,
+        input: Tensor,
+        target: Tensor,
+        weight: Tensor | None = None,
+        avg_factor: float | Tensor | None = None,
+        update_state: bool | None = None,
+    ) -> Tensor | dict[str, Tensor]:
+        check_reduction(self.reduction)
+        F._check_seesaw_input(input, target, self.num_classes, self.mode)
+        avg_factor = F._check_avg_factor(avg_factor, self.reduction)
+        weight = F._check_sample_weight(weight, input, input.shape[0])
+        counts = self.cum_samples
+        update = self._updating(update_state)
+        if update:
+            # Counts first (the official order); committed only once the kernel accepted the
+            # batch, so a rejected batch leaves the state untouched.
+            inc = F._label_counts(target, counts.numel(), counts.dtype)
+            counts = counts + self._sum_across_ranks(inc)
+        out = F._seesaw(
+            input,
+            target,
+            counts,
+            num_classes=self.num_classes,
+            mode=self.mode,
+            p=self.p,
+            q=self.q,
+            eps=self.eps,
+            factors=None,
+            weight=weight,
+            reduction=self.reduction,
+            avg_factor=avg_factor,
+            ignore_index=self.ignore_index,
+            return_dict=self.return_dict,
+        )
+        if update:
+            self.cum_samples.copy_(counts)
+        return out
+
+    def extra_repr(self) -> str:
+        return (
+            f"num_classes={self.num_classes}, p={self.p}, q={self.q}, eps={self.eps}, "
+            f"mode={self.mode!r}, reduction={self.reduction!r}"
+        )
+
+
+class SoftmaxEqualizationLoss(nn.Module):
+    r"""Softmax equalization loss (the classification variant of EQL): rare classes
+    (``f < λ``) are dropped from the softmax denominator of non-target rows with probability
+    ``gamma``; see :func:`longtail.functional.softmax_equalization_loss`.
+
+    Args:
+        class_frequencies: per-class frequencies ``n_k / N``.
+        lambda_: frequency threshold (0.00177); gamma: drop probability (0.9).
+        generator: the source of the random drops (``None``: torch's global generator).
+        reduction, ignore_index: as in ``nn.CrossEntropyLoss``.
+
+    Example::
+
+        >>> loss = SoftmaxEqualizationLoss([0.7, 0.299, 0.001],
+        ...                                generator=torch.Generator().manual_seed(0))
+        >>> loss(torch.randn(4, 3, requires_grad=True), torch.tensor([0, 1, 2, 0])).backward()
+    """
+
+    def __init__(
+        self,
+        class_frequencies: Counts,
+        lambda_: float = 0.00177,
+        gamma: float = 0.9,
+        generator: torch.Generator | None = None,
+        reduction: str = "mean",
+        ignore_index: int = -100,
+    ) -> None:
+        super().__init__()
+        self.lambda_ = check_real("lambda_", lambda_, low=0.0)
+        self.gamma = check_real("gamma", gamma, low=0.0, high=1.0)
+        self.generator = generator
+        self.reduction = check_reduction(reduction)
+        self.ignore_index = int(ignore_index)
+        self.register_buffer(
+            "class_frequencies", as_class_counts(class_frequencies, name="class_frequencies")
+        )
+
+    def forward(self, input: Tensor, target: Tensor, beta: Tensor | None = None) -> Tensor:
+        return F.softmax_equalization_loss(
+            input,
+            target,
+            self.class_frequencies,
+            lambda_=self.lambda_,
+            gamma=self.gamma,
+            generator=self.generator,
+            beta=beta,
+            reduction=self.reduction,
+            ignore_index=self.ignore_index,
+        )
+
+    def __getstate__(self):
+        # A torch.Generator does not pickle; its state does.
+        state = self.__dict__.copy()
+        gen = state.pop("generator")
+        state["_generator_state"] = None if gen is None else (str(gen.device), gen.get_state())
+        return state
+
+    def __setstate__(self, state):
+        saved = state.pop("_generator_state")
+        self.__dict__.update(state)
+        self.generator = None
+        if saved is not None:
+            self.generator = torch.Generator(device=saved[0])
+            self.generator.set_state(saved[1])
+
+
+class GroupSoftmaxLoss(nn.Module):
+    r"""Balanced group softmax (BAGS, Li et al. CVPR 2020): classes grouped by training instance
+    count, a softmax per group with an "others" logit, and sampled "others"
+    (see :func:`longtail.functional.group_softmax_loss`; test-time scores come from
+    :meth:`inference`, i.e. :func:`longtail.functional.group_softmax_inference`).
+
+    Args:
+        class_counts: per-class training instance counts.
+        bin_split: group boundaries, ``(10, 100, 1000)``.
+        beta: "others" sampled per positive (8).
+        generator: the source of the "others" draw (``None``: torch's global generator).
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+
+    Shape:
+        input ``(N, C + 1 + G)`` with G = ``len(bin_split) + 2`` groups; target ``(N)`` labels
+        in ``[0, C]`` (C = background).
+
+    Example::
+
+        >>> loss = GroupSoftmaxLoss([5, 50, 500, 5000])
+        >>> input = torch.randn(6, 10, requires_grad=True)
+        >>> loss(input, torch.tensor([0, 1, 4, 4, 2, 3])).backward()
+    """
+
+    def __init__(
+        self,
+        class_counts: Counts,
+        bin_split: Sequence[int] = (10, 100, 1000),
+        beta: float = 8.0,
+        generator: torch.Generator | None = None,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__()
+        self.bin_split = tuple(int(b) for b in bin_split)
+        self.beta = check_real("beta", beta, low=0.0)
+        self.reduction = check_reduction(reduction)
+        self.generator = generator
+        counts = as_class_counts(class_counts)
+        label_map, self.sizes = F.bags_layout(counts, self.bin_split)
+        self.register_buffer("class_counts", counts)
+        self.register_buffer("label_map", label_map)
+
+    def forward(self, input: Tensor, target: Tensor, keep: Tensor | None = None) -> Tensor:
+        check_reduction(self.reduction)
+        return F._group_softmax(
+            input,
+            target,
+            self.label_map,
+            self.sizes,
+            beta=self.beta,
+            generator=self.generator,
+            keep=keep,
+            reduction=self.reduction,
+        )
+
+    def inference(self, input: Tensor) -> Tensor:
+        """``(N, C+1)`` test-time scores, the background last."""
+        return F.group_softmax_inference(input, self.class_counts, self.bin_split)
+
+    __getstate__ = SoftmaxEqualizationLoss.__getstate__
+    __setstate__ = SoftmaxEqualizationLoss.__setstate__

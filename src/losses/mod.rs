@@ -1,7 +1,17 @@
 //! Loss kernels. Each CPU kernel takes plain slices, computes the loss and its gradient with
 //! respect to the logits in one pass over the data, and splits rows across rayon.
 
+pub mod group_softmax;
+#[cfg(feature = "torch")]
+pub mod group_softmax_tch;
 pub mod real;
+pub(crate) mod rows;
+pub mod seesaw;
+#[cfg(feature = "torch")]
+pub mod seesaw_tch;
+pub mod sigmoid;
+#[cfg(feature = "torch")]
+pub mod sigmoid_tch;
 pub mod softmax;
 #[cfg(feature = "torch")]
 pub mod softmax_tch;

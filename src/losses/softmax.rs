@@ -411,7 +411,7 @@ fn focal<T: Real>(l: T, gamma: T) -> (T, T) {
 
 /// Maximum of a row, in 8 independent lanes so that it vectorises.
 #[inline(always)]
-fn max_lanes<T: Real>(x: &[T]) -> T {
+pub(crate) fn max_lanes<T: Real>(x: &[T]) -> T {
     let mut lanes = [T::NEG_INFINITY; 8];
     let mut chunks = x.chunks_exact(8);
     for ch in &mut chunks {
@@ -479,7 +479,7 @@ fn affine_max<T: Real>(u: &mut [T], z: &[T], s: T, b: Option<&[T]>) -> T {
 
 /// Replaces `x_j` by `exp(x_j − mx)` and returns their sum (8 lanes, vectorised).
 #[inline(always)]
-fn exp_shift_sum<T: Real>(x: &mut [T], mx: T) -> T {
+pub(crate) fn exp_shift_sum<T: Real>(x: &mut [T], mx: T) -> T {
     let mut lanes = [T::ZERO; 8];
     let mut chunks = x.chunks_exact_mut(8);
     for ch in &mut chunks {
