@@ -68,8 +68,13 @@ def _dtypes(config: pytest.Config) -> list[str]:
     return names
 
 
+def _explicitly_parametrized(metafunc: pytest.Metafunc, name: str) -> bool:
+    """A test that parametrizes ``name`` itself keeps its own values."""
+    return any(name in mark.args[0] for mark in metafunc.definition.iter_markers("parametrize"))
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "device" in metafunc.fixturenames:
+    if "device" in metafunc.fixturenames and not _explicitly_parametrized(metafunc, "device"):
         params = [
             pytest.param(
                 torch.device(name),
@@ -79,7 +84,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             for name in _devices(metafunc.config)
         ]
         metafunc.parametrize("device", params)
-    if "dtype" in metafunc.fixturenames:
+    if "dtype" in metafunc.fixturenames and not _explicitly_parametrized(metafunc, "dtype"):
         metafunc.parametrize(
             "dtype", [pytest.param(_DTYPES[n], id=n) for n in _dtypes(metafunc.config)]
         )

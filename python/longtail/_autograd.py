@@ -72,49 +72,15 @@ class SoftmaxLossFn(torch.autograd.Function):
             backend=backend,
         )
         ctx.mark_non_differentiable(grad)
-        # The second output never gets a gradient; without this autograd would allocate an
-        # (N, C) buffer of zeros for it in every backward.
-        ctx.set_materialize_grads(False)
-        # The gradient is handed over (not copied) by the first backward; the inputs are kept
-        # so that a second backward (retain_graph=True) can recompute it.
-        ctx.save_for_backward(input, target, offsets, margins, weight, alpha)
-        ctx.grad = grad
-        ctx.options = (
-            scale,
-            gamma,
-            label_smoothing,
-            ignore_index,
-            reduction,
-            normalization,
-            avg_factor,
-            backend,
-        )
+        _keep_grad(ctx, grad)
+        ctx.reduction = reduction
         return loss, grad
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_loss: Tensor, _unused: Tensor | None):  # type: ignore[override]
-        grad, ctx.grad = ctx.grad, None
-        options = ctx.options
-        if grad is None:
-            input, target, offsets, margins, weight, alpha = ctx.saved_tensors
-            _, grad = _core.softmax_loss(
-                input,
-                target,
-                offsets=offsets,
-                margins=margins,
-                scale=options[0],
-                weight=weight,
-                alpha=alpha,
-                gamma=options[1],
-                label_smoothing=options[2],
-                ignore_index=options[3],
-                reduction=options[4],
-                normalization=options[5],
-                avg_factor=options[6],
-                backend=options[7],
-            )
-        return (_scale_saved_grad(grad, grad_loss, options[4], owned=True),) + (None,) * 13
+        grad, owned = _take_grad(ctx)
+        return (_scale_saved_grad(grad, grad_loss, ctx.reduction, owned=owned),) + (None,) * 13
 
 
 @torch.library.custom_op("longtail::softmax_loss", mutates_args=())
@@ -239,13 +205,14 @@ def _keep_grad(ctx, grad: Tensor) -> None:
     ctx.set_materialize_grads(False)
 
 
-def _take_grad(ctx) -> Tensor:
+def _take_grad(ctx) -> tuple[Tensor, bool]:
     """The kernel's gradient, handed over rather than shared when the graph is not retained.
 
     Saved with ``save_for_backward``, the buffer would still be referenced when autograd
     accumulates it into ``input.grad``, which then copies it: one more ``(N, C)`` buffer and
     pass. Dropping our reference first lets autograd adopt it. With ``retain_graph=True`` the
-    reference is kept, so a second backward still works."""
+    reference is kept, so a second backward still works. Returns the gradient and whether the
+    caller now owns it (may hand it on without copying)."""
     grad = ctx.grad
     if grad is None:
         raise RuntimeError(
@@ -258,14 +225,16 @@ def _take_grad(ctx) -> Tensor:
         keep = True
     if not keep:
         ctx.grad = None
-    return grad
+    return grad, not keep
 
 
-def _scale_elementwise_grad(grad: Tensor, grad_loss: Tensor, reduction: str) -> Tensor:
+def _scale_elementwise_grad(
+    grad: Tensor, grad_loss: Tensor, reduction: str, owned: bool = False
+) -> Tensor | None:
     """The chain rule for a loss whose ``"none"`` output has one entry per element of input."""
     if reduction == "none":
         return grad * grad_loss
-    return _scale_saved_grad(grad, grad_loss, reduction)
+    return _scale_saved_grad(grad, grad_loss, reduction, owned=owned)
 
 
 class SigmoidLossFn(torch.autograd.Function):
@@ -273,6 +242,7 @@ class SigmoidLossFn(torch.autograd.Function):
 
     @staticmethod
     def forward(  # type: ignore[override]
+        ctx,
         input: Tensor,
         target: Tensor,
         weight: Tensor | None,
@@ -290,7 +260,7 @@ class SigmoidLossFn(torch.autograd.Function):
         collect_stats: bool,
         backend: str,
     ) -> tuple[Tensor, Tensor, Tensor]:
-        return _core.sigmoid_loss(
+        output = _core.sigmoid_loss(
             input,
             target,
             num_labels=num_labels,
@@ -308,21 +278,19 @@ class SigmoidLossFn(torch.autograd.Function):
             collect_stats=collect_stats,
             backend=backend,
         )
-
-    @staticmethod
-    def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
         _, grad, stats = output
         ctx.mark_non_differentiable(grad, stats)
         _keep_grad(ctx, grad)
-        ctx.reduction = inputs[11]
+        ctx.reduction = reduction
+        return output
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_loss: Tensor, _g: Tensor | None, _s: Tensor | None):  # type: ignore[override]
-        grad = _take_grad(ctx)
+        grad, owned = _take_grad(ctx)
         if grad_loss is None:  # the loss was not differentiated (grads are not materialised)
             return (None,) * 16
-        return (_scale_elementwise_grad(grad, grad_loss, ctx.reduction),) + (None,) * 15
+        return (_scale_elementwise_grad(grad, grad_loss, ctx.reduction, owned),) + (None,) * 15
 
 
 @torch.library.custom_op("longtail::sigmoid_loss", mutates_args=())
@@ -450,7 +418,7 @@ def _scale_seesaw_grad(
     g_obj: Tensor | None,
     reduction: str,
     split: int | None,
-    eager: bool,
+    owned: bool,
 ) -> Tensor:
     """Chain rule for the two Seesaw terms; ``split`` is the first objectness column (or None
     outside the objectness form). A term that was not differentiated has no gradient."""
@@ -463,7 +431,7 @@ def _scale_seesaw_grad(
         g_cls = g_cls.unsqueeze(1)
         g_obj = g_obj.unsqueeze(1)
     elif (
-        eager
+        owned
         and g_cls.device.type == "cpu"
         and g_cls.item() == 1.0
         and (split is None or g_obj.item() == 1.0)
@@ -481,6 +449,7 @@ class SeesawLossFn(torch.autograd.Function):
 
     @staticmethod
     def forward(  # type: ignore[override]
+        ctx,
         input: Tensor,
         target: Tensor,
         counts: Tensor | None,
@@ -496,7 +465,7 @@ class SeesawLossFn(torch.autograd.Function):
         avg_factor: float | None,
         backend: str,
     ) -> tuple[Tensor, Tensor, Tensor]:
-        return _core.seesaw_loss(
+        output = _core.seesaw_loss(
             input,
             target,
             num_classes=num_classes,
@@ -512,22 +481,20 @@ class SeesawLossFn(torch.autograd.Function):
             avg_factor=avg_factor,
             backend=backend,
         )
-
-    @staticmethod
-    def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
         grad = output[2]
         ctx.mark_non_differentiable(grad)
         _keep_grad(ctx, grad)
-        ctx.reduction = inputs[11]
-        ctx.split = inputs[5] if inputs[6] == "objectness" else None
+        ctx.reduction = reduction
+        ctx.split = num_classes if form == "objectness" else None
+        return output
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g_cls: Tensor, g_obj: Tensor, _g: Tensor | None):  # type: ignore[override]
-        grad = _take_grad(ctx)
+        grad, owned = _take_grad(ctx)
         if g_cls is None and g_obj is None:
             return (None,) * 14
-        return (_scale_seesaw_grad(grad, g_cls, g_obj, ctx.reduction, ctx.split, True),) + (
+        return (_scale_seesaw_grad(grad, g_cls, g_obj, ctx.reduction, ctx.split, owned),) + (
             None,
         ) * 13
 
@@ -645,6 +612,7 @@ class GroupSoftmaxFn(torch.autograd.Function):
 
     @staticmethod
     def forward(  # type: ignore[override]
+        ctx,
         input: Tensor,
         targets: Tensor,
         weights: Tensor,
@@ -652,24 +620,22 @@ class GroupSoftmaxFn(torch.autograd.Function):
         reduction: str,
         backend: str,
     ) -> tuple[Tensor, Tensor]:
-        return _core.group_softmax_loss(
+        output = _core.group_softmax_loss(
             input, offsets, targets, weights, reduction=reduction, backend=backend
         )
-
-    @staticmethod
-    def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
         _, grad = output
         ctx.mark_non_differentiable(grad)
         _keep_grad(ctx, grad)
-        ctx.reduction = inputs[4]
+        ctx.reduction = reduction
+        return output
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_loss: Tensor, _unused: Tensor | None):  # type: ignore[override]
-        grad = _take_grad(ctx)
+        grad, owned = _take_grad(ctx)
         if grad_loss is None:
             return (None,) * 6
-        return (_scale_saved_grad(grad, grad_loss, ctx.reduction),) + (None,) * 5
+        return (_scale_saved_grad(grad, grad_loss, ctx.reduction, owned=owned),) + (None,) * 5
 
 
 @torch.library.custom_op("longtail::group_softmax_loss", mutates_args=())
