@@ -5,7 +5,6 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
-TORCH_VERSION := 2.13.0
 # torch-sys finds libtorch through the venv's python (torch 2.13.0 from PyPI).
 export LIBTORCH_USE_PYTORCH := 1
 export VIRTUAL_ENV := $(CURDIR)/$(VENV)
@@ -15,26 +14,17 @@ export PATH := $(BIN):$(PATH)
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet torch==$(TORCH_VERSION) "maturin>=1.7,<2" "numpy>=1.24" \
-		"pytest>=8" "scikit-learn>=1.3" "matplotlib>=3.7" ruff
-	touch $@
-
 .PHONY: install
-install: $(VENV)/.installed ## create .venv with torch $(TORCH_VERSION), maturin, pytest
+install: ## create .venv with torch 2.13.0, build and install the release wheel
+	bash scripts/setup.sh
 
 .PHONY: build-dev
-build-dev: install ## debug build, extension copied into python/longtail (use with PYTHONPATH=python)
+build-dev: ## debug build, extension copied into python/longtail (use with PYTHONPATH=python)
 	cargo build --lib
 	cp -f target/debug/lib_core.so python/longtail/_core.so
 
 .PHONY: build-prod
-build-prod: install ## build the release wheel into dist/ and install it into .venv
-	rm -rf dist
-	$(BIN)/maturin build --release --out dist
-	$(BIN)/pip install --quiet --force-reinstall --no-deps dist/longtail-*.whl
+build-prod: install ## the same as install: the release wheel, installed into .venv
 
 .PHONY: test-rs
 test-rs: ## cargo test of the pure core (no Python, no libtorch)
@@ -45,15 +35,18 @@ test-py: ## pytest against the installed wheel
 	$(BIN)/python -m pytest -q
 
 .PHONY: test
-test: build-prod test-rs test-py ## build and install the wheel, then cargo test and pytest
+test: ## README's test command: set up, then cargo test and pytest
+	bash scripts/test.sh
 
 .PHONY: demo
-demo: build-prod ## train on a long-tailed toy problem and print the losses
-	$(BIN)/python -m longtail.examples.quickstart
+demo: ## README's demo command: set up, then `longtail demo`
+	bash scripts/demo.sh
 
 .PHONY: bench
 bench: build-prod ## benchmarks: ratios against PyTorch's own ops
 	$(BIN)/python benches/python/bench_losses.py
+	$(BIN)/python benches/python/bench_detection_losses.py
+	$(BIN)/python benches/python/bench_samplers.py
 
 .PHONY: format
 format: ## rustfmt and ruff format
