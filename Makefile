@@ -61,6 +61,7 @@ lint: ## rustfmt --check, clippy -D warnings, ruff
 	cargo clippy --all-targets --no-default-features -- -D warnings
 	$(BIN)/ruff check python tests benches
 	$(BIN)/ruff format --check python tests benches
+	$(BIN)/python -m mypy.stubtest longtail._core --allowlist .mypy-stubtest-allowlist
 
 .PHONY: all
 all: format build-dev lint test ## format, build, lint, test

@@ -1,5 +1,7 @@
 """Type stub for the private Rust extension ``longtail._core``."""
 
+import numpy as np
+from numpy.typing import NDArray
 from torch import Tensor
 
 __version__: str
@@ -28,3 +30,96 @@ def softmax_loss(
     backend: str = "auto",
 ) -> tuple[Tensor, Tensor]:
     """Fused softmax-family loss: ``(loss, d loss / d input)``."""
+
+def sigmoid_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    num_labels: int | None = None,
+    gamma: float = 0.0,
+    alpha: float | None = None,
+    weight: Tensor | None = None,
+    label_weight: Tensor | None = None,
+    pos_weight: Tensor | None = None,
+    neg_weight: Tensor | None = None,
+    neg_weight_fg_only: bool = False,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    normalization: str = "elements",
+    avg_factor: float | None = None,
+    collect_stats: bool = False,
+    backend: str = "auto",
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Fused sigmoid-family loss: ``(loss, grad, per-class gradient statistics)``."""
+
+def seesaw_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    num_classes: int,
+    form: str = "classification",
+    counts: Tensor | None = None,
+    p: float = 0.8,
+    q: float = 2.0,
+    eps: float = 1e-2,
+    factors: Tensor | None = None,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    avg_factor: float | None = None,
+    backend: str = "auto",
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Fused Seesaw loss: ``(loss_classes, loss_objectness, grad)``."""
+
+def group_softmax_loss(
+    input: Tensor,
+    offsets: Tensor,
+    targets: Tensor,
+    weights: Tensor,
+    *,
+    reduction: str = "mean",
+    backend: str = "auto",
+) -> tuple[Tensor, Tensor]:
+    """Fused group softmax (BAGS): ``(loss, grad)``."""
+
+# Samplers: every function returns the epoch's indices (int64) for ``(seed, epoch)``.
+def group_labels(
+    labels: NDArray[np.int64],
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """``(classes, offsets, members)``: the sample indices grouped by class."""
+
+def weighted_indices(
+    weights: NDArray[np.float64], num_samples: int, replacement: bool, seed: int, epoch: int
+) -> NDArray[np.int64]: ...
+def class_weighted_indices(
+    offsets: NDArray[np.int64],
+    members: NDArray[np.int64],
+    class_weights: NDArray[np.float64],
+    num_samples: int,
+    seed: int,
+    epoch: int,
+) -> NDArray[np.int64]: ...
+def class_aware_indices(
+    offsets: NDArray[np.int64],
+    members: NDArray[np.int64],
+    samples_per_class: int,
+    num_samples: int,
+    seed: int,
+    epoch: int,
+) -> NDArray[np.int64]: ...
+def resample_indices(
+    offsets: NDArray[np.int64],
+    members: NDArray[np.int64],
+    targets: NDArray[np.int64],
+    seed: int,
+    epoch: int,
+) -> NDArray[np.int64]: ...
+def repeat_factors(
+    image_offsets: NDArray[np.int64], categories: NDArray[np.int64], threshold: float, sqrt: bool
+) -> NDArray[np.float64]: ...
+def repeat_factor_indices(
+    repeat_factors: NDArray[np.float64], rounding: str, seed: int, epoch: int
+) -> NDArray[np.int64]: ...
+def repeat_factor_epoch_length(
+    repeat_factors: NDArray[np.float64], rounding: str, seed: int, epoch: int
+) -> int: ...
