@@ -18,7 +18,7 @@ from torch.func import functional_call
 from torch.utils.data import Sampler
 
 from longtail import _core
-from longtail.samplers import ArrayLike, _as_labels, _check_int
+from longtail.samplers import ArrayLike, _as_labels, _check_int, _distributed_default
 
 __all__ = ["MetaSampler"]
 
@@ -117,8 +117,13 @@ class MetaSampler(Sampler[list[int]]):
     Batches are drawn lazily with the current :math:`w`, so use it as a DataLoader's
     ``batch_sampler``; the draws wait in a FIFO queue for their :meth:`step`, and call
     :meth:`step` once per batch, in order (with prefetching workers the queue simply runs a
-    few batches ahead, as in the official code). An epoch has ``N // batch_size`` batches.
-    The sampler's state lives on the CPU; it is single-process (no DDP sharding).
+    few batches ahead, as in the official code). An epoch has ``N // batch_size`` batches
+    (per rank: ``N // (batch_size · num_replicas)``). The sampler's state lives on the CPU.
+
+    Under DDP every rank draws its own batches (streams derived from ``(seed, epoch, batch,
+    rank)``, so ranks never repeat each other's draws) and :meth:`step` averages the logits'
+    gradient over the ranks (``all_reduce``) before Adam: every rank keeps the same logits, as
+    one process whose meta step saw all ranks' batches.
 
     Args:
         labels: the class index of every training sample.
@@ -127,8 +132,10 @@ class MetaSampler(Sampler[list[int]]):
         num_classes: ``C``, the classifier's number of outputs; defaults to ``max(labels)+1``.
         init_pow: the initialisation exponent ``p`` (official ``init_pow``, default 0).
         lr: Adam's learning rate for :math:`w` (official ``sampler.lr``, default 0.01).
-        seed: the seed; batch ``b`` of epoch ``e`` is a function of ``(seed, e, b)`` and
-            of :math:`w`.
+        seed: the seed; batch ``b`` of epoch ``e`` is a function of ``(seed, e, b)`` (and
+            the rank) and of :math:`w`.
+        num_replicas, rank: the DDP world size and this process's rank; by default taken
+            from ``torch.distributed`` when it is initialised, else 1 and 0.
 
     Example::
 
@@ -159,13 +166,16 @@ class MetaSampler(Sampler[list[int]]):
         init_pow: float = 0.0,
         lr: float = 0.01,
         seed: int = 0,
+        num_replicas: int | None = None,
+        rank: int | None = None,
     ) -> None:
         super().__init__()
         labels_np = _as_labels(labels)
         self.batch_size = _check_int("batch_size", batch_size, low=1)
+        self.num_replicas, self.rank = _distributed_default(num_replicas, rank)
         n = len(labels_np)
         self.num_batches = (
-            max(1, n // self.batch_size)
+            max(1, n // (self.batch_size * self.num_replicas))
             if num_batches is None
             else _check_int("num_batches", num_batches, low=1)
         )
@@ -224,7 +234,10 @@ class MetaSampler(Sampler[list[int]]):
         return self.num_batches
 
     def _noise_seed(self, batch: int) -> int:
-        seq = np.random.SeedSequence([self.seed & _U64, self.epoch, batch])
+        entropy = [self.seed & _U64, self.epoch, batch]
+        if self.num_replicas > 1:
+            entropy.append(self.rank)
+        seq = np.random.SeedSequence(entropy)
         return int(seq.generate_state(1, np.uint64)[0] >> np.uint64(1))
 
     def _draw(self, batch: int) -> _Draw:
@@ -232,7 +245,9 @@ class MetaSampler(Sampler[list[int]]):
             log_s = F.logsigmoid(self.logits)  # log σ(w), finite for any w
             present = torch.from_numpy(self._classes)
             class_weights = (self.class_counts[present] * torch.exp(log_s[present])).numpy()
-        stream = self.epoch * self.num_batches + batch
+        # Rank r of R draws stream (e·batches + b)·R + r: disjoint across ranks, and the
+        # single-process stream when R = 1.
+        stream = (self.epoch * self.num_batches + batch) * self.num_replicas + self.rank
         indices = _core.class_weighted_indices(
             self._offsets,
             self._members,
@@ -360,6 +375,14 @@ class MetaSampler(Sampler[list[int]]):
         meta_logits = functional_call(classifier, {**updated, **buffers}, (meta_input.detach(),))
         outer = F.cross_entropy(meta_logits, meta_target)
         (grad_w,) = torch.autograd.grad(outer, [self.logits])
+        if (
+            self.num_replicas > 1
+            and torch.distributed.is_available()
+            and torch.distributed.is_initialized()
+        ):
+            # One meta step over every rank's batch: the mean of the ranks' gradients.
+            torch.distributed.all_reduce(grad_w)
+            grad_w = grad_w / self.num_replicas
         self.optimizer.zero_grad(set_to_none=True)
         self.logits.grad = grad_w
         self.optimizer.step()  # .grad keeps this step's gradient, as after loss.backward()
@@ -401,5 +424,6 @@ class MetaSampler(Sampler[list[int]]):
         return (
             f"MetaSampler(num_classes={self.num_classes}, batch_size={self.batch_size}, "
             f"num_batches={self.num_batches}, init_pow={self.init_pow}, lr={self.lr}, "
-            f"seed={self.seed}, epoch={self.epoch})"
+            f"seed={self.seed}, epoch={self.epoch}, num_replicas={self.num_replicas}, "
+            f"rank={self.rank})"
         )
