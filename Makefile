@@ -48,20 +48,24 @@ bench: build-prod ## benchmarks: ratios against PyTorch's own ops
 	$(BIN)/python benches/python/bench_detection_losses.py
 	$(BIN)/python benches/python/bench_samplers.py
 
+.PHONY: dev-tools
+dev-tools: ## install the linters (ruff, mypy) into .venv
+	$(BIN)/pip install --quiet ruff mypy
+
 .PHONY: format
-format: ## rustfmt and ruff format
+format: dev-tools ## rustfmt and ruff format
 	cargo fmt
 	$(BIN)/ruff format python tests benches
 	$(BIN)/ruff check --fix python tests benches
 
 .PHONY: lint
-lint: ## rustfmt --check, clippy -D warnings, ruff
+lint: dev-tools build-dev ## rustfmt --check, clippy -D warnings, ruff, mypy.stubtest of _core.pyi
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --all-targets --no-default-features -- -D warnings
 	$(BIN)/ruff check python tests benches
 	$(BIN)/ruff format --check python tests benches
-	$(BIN)/python -m mypy.stubtest longtail._core --allowlist .mypy-stubtest-allowlist
+	PYTHONPATH=python $(BIN)/python -m mypy.stubtest longtail._core --allowlist .mypy-stubtest-allowlist
 
 .PHONY: all
 all: format build-dev lint test ## format, build, lint, test
