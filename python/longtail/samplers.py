@@ -397,6 +397,9 @@ class WeightedSampler(_EpochSampler):
         num_samples: indices per epoch (before sharding across ranks).
         replacement: draw with replacement. Without it, ``num_samples`` must not exceed the
             number of positive weights.
+        generator: as in ``WeightedRandomSampler``: when given, every ``__iter__`` draws a
+            fresh seed from it, so successive iterations differ without :meth:`set_epoch`
+            (and ``seed`` is ignored). Ranks must seed their generators alike.
         seed: the seed; the epoch order is a function of ``(seed, epoch)``.
         num_replicas: number of ranks; defaults to the ``torch.distributed`` world size.
         rank: this rank; defaults to the ``torch.distributed`` rank.
@@ -415,6 +418,7 @@ class WeightedSampler(_EpochSampler):
         weights: ArrayLike,
         num_samples: int,
         replacement: bool = True,
+        generator: torch.Generator | None = None,
         *,
         seed: int = 0,
         num_replicas: int | None = None,
@@ -422,6 +426,12 @@ class WeightedSampler(_EpochSampler):
         drop_last: bool = False,
     ) -> None:
         super().__init__(seed=seed, num_replicas=num_replicas, rank=rank, drop_last=drop_last)
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(
+                "generator should be a torch.Generator or None, but got generator of type "
+                f"{type(generator).__name__}"
+            )
+        self.generator = generator
         self.weights: np.ndarray = _as_weights(weights)
         self.num_samples: int = _check_int("num_samples", num_samples, low=1)
         self.replacement: bool = _check_bool("replacement", replacement)
@@ -435,6 +445,12 @@ class WeightedSampler(_EpochSampler):
 
     def _epoch_length(self, epoch: int) -> int:
         return self.num_samples
+
+    def __iter__(self) -> Iterator[int]:
+        if self.generator is not None and self._resume_from == 0:
+            # WeightedRandomSampler's behaviour: a new draw from the generator every time.
+            self.seed = int(torch.randint(0, 2**62, (), generator=self.generator))
+        return super().__iter__()
 
     def _generate(self, epoch: int) -> np.ndarray:
         return _core.weighted_indices(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 import torch
 from longtail.samplers import WeightedSampler
 from sampler_helpers import assert_chisquare, assert_same_law
@@ -92,3 +93,29 @@ def test_alias_table_beyond_2_pow_24():
     idx = WeightedSampler(w, 2**21, seed=1).epoch_indices()
     hits = int((idx == n - 1).sum())
     assert_chisquare(np.array([hits, len(idx) - hits]), np.array([1.0, 1.0]))
+
+
+def test_generator_argument_behaves_like_weighted_random_sampler():
+    """With ``generator`` (WeightedRandomSampler's fourth argument) every iteration draws
+    afresh from it; identically seeded generators give identical sequences."""
+    weights = [0.5, 1.0, 2.0, 4.0, 8.0]
+    a = WeightedSampler(weights, 50, True, torch.Generator().manual_seed(3))
+    b = WeightedSampler(weights, 50, True, torch.Generator().manual_seed(3))
+    first, second = list(a), list(a)
+    assert first != second
+    assert first == list(b) and second == list(b)
+    with pytest.raises(TypeError, match="generator"):
+        WeightedSampler(weights, 5, True, 3)
+
+
+def test_generator_sampler_resumes_the_interrupted_epoch():
+    weights = np.arange(1.0, 21.0)
+    a = WeightedSampler(weights, 40, generator=torch.Generator().manual_seed(1))
+    it = iter(a)
+    head = [next(it) for _ in range(15)]
+    state = a.state_dict()
+    rest = list(it)
+    b = WeightedSampler(weights, 40, generator=torch.Generator().manual_seed(99))
+    b.load_state_dict(state)
+    assert list(b) == rest
+    assert len(head) + len(rest) == 40
