@@ -466,8 +466,19 @@ class _ClassWeightedSampler(_LabelSampler):
     """i.i.d. draws: a class with probability :meth:`class_probabilities`, then a uniformly
     random sample of it (with replacement). Epoch length ``N`` unless ``num_samples``."""
 
-    def __init__(self, labels: ArrayLike, num_samples: int | None = None, **kwargs: Any) -> None:
-        super().__init__(labels, **kwargs)
+    def __init__(
+        self,
+        labels: ArrayLike,
+        num_samples: int | None = None,
+        *,
+        seed: int = 0,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+        drop_last: bool = False,
+    ) -> None:
+        super().__init__(
+            labels, seed=seed, num_replicas=num_replicas, rank=rank, drop_last=drop_last
+        )
         self.num_samples: int = _num_samples_or(self.dataset_size, num_samples)
 
     def _class_weights(self, epoch: int) -> np.ndarray:
@@ -508,25 +519,6 @@ class ClassBalancedSampler(_ClassWeightedSampler):
         >>> sampler.class_probabilities()
         array([0.33333333, 0.33333333, 0.33333333])
     """
-
-    def __init__(
-        self,
-        labels: ArrayLike,
-        num_samples: int | None = None,
-        *,
-        seed: int = 0,
-        num_replicas: int | None = None,
-        rank: int | None = None,
-        drop_last: bool = False,
-    ) -> None:
-        super().__init__(
-            labels,
-            num_samples,
-            seed=seed,
-            num_replicas=num_replicas,
-            rank=rank,
-            drop_last=drop_last,
-        )
 
     def _class_weights(self, epoch: int) -> np.ndarray:
         return np.ones(self.num_classes)
@@ -693,25 +685,6 @@ class ReversedSampler(_ClassWeightedSampler):
         >>> ReversedSampler([0, 0, 0, 1]).class_probabilities()
         array([0.25, 0.75])
     """
-
-    def __init__(
-        self,
-        labels: ArrayLike,
-        num_samples: int | None = None,
-        *,
-        seed: int = 0,
-        num_replicas: int | None = None,
-        rank: int | None = None,
-        drop_last: bool = False,
-    ) -> None:
-        super().__init__(
-            labels,
-            num_samples,
-            seed=seed,
-            num_replicas=num_replicas,
-            rank=rank,
-            drop_last=drop_last,
-        )
 
     def _class_weights(self, epoch: int) -> np.ndarray:
         n = self.class_counts.astype(np.float64)
