@@ -21,7 +21,7 @@ install: ## create .venv with torch 2.13.0, build and install the release wheel
 .PHONY: build-dev
 build-dev: ## debug build, extension copied into python/longtail (use with PYTHONPATH=python)
 	cargo build --lib
-	cp -f target/debug/lib_core.so python/longtail/_core.so
+	cp -f target/debug/lib_core.so python/longtail/_core.abi3.so
 
 .PHONY: build-prod
 build-prod: install ## the same as install: the release wheel, installed into .venv

@@ -16,14 +16,31 @@ pub enum CoreError {
     /// An argument has a dtype the call does not support.
     #[error("{0}")]
     DType(String),
-    /// libtorch reported an error while running the tensor-op path.
+    /// libtorch reported an error while running the tensor-op path (the CUDA accelerator).
     #[error("libtorch error: {0}")]
     Torch(String),
+    /// A bug in longtail: a broken invariant (a caught panic). Never the user's fault.
+    #[error("{0}")]
+    Internal(String),
 }
 
 pub type Result<T> = std::result::Result<T, CoreError>;
 
 impl CoreError {
+    /// The name of the `longtail.exceptions` class this error surfaces as in Python. The
+    /// classes themselves are declared once, in `python/longtail/exceptions.py`; this is the
+    /// one mapping, shared by both native modules.
+    pub fn class_name(&self) -> &'static str {
+        match self {
+            CoreError::Shape(_) => "ShapeError",
+            CoreError::InvalidArgument(_) => "InvalidArgumentError",
+            CoreError::OutOfRange(_) => "OutOfRangeError",
+            CoreError::DType(_) => "DTypeError",
+            CoreError::Torch(_) => "TorchError",
+            CoreError::Internal(_) => "InternalError",
+        }
+    }
+
     pub fn shape(msg: impl Into<String>) -> Self {
         CoreError::Shape(msg.into())
     }

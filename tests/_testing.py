@@ -250,3 +250,15 @@ def gradcheck(fn: Callable[[Tensor], Tensor], x: Tensor) -> bool:
     assert x.dtype == torch.float64
     x = x.detach().requires_grad_(True)
     return torch.autograd.gradcheck(fn, (x,), check_undefined_grad=False)
+
+
+def _cpu_backends() -> list[str]:
+    from longtail import _accelerator
+
+    return ["kernel", "torch"] + (["tch"] if _accelerator.module() is not None else [])
+
+
+# The paths a CPU tensor can take through `longtail._kernels`: the Rust kernel, the torch-op
+# fallback (what CUDA tensors run without the accelerator), and the tch accelerator where it is
+# installed for this torch.
+CPU_BACKENDS = _cpu_backends()

@@ -9,7 +9,8 @@ import longtail
 import numpy as np
 import pytest
 import torch
-from longtail import _core
+from _testing import CPU_BACKENDS
+from longtail import _kernels
 from longtail import functional as LF
 from longtail import weights as LW
 from longtail.exceptions import (
@@ -380,7 +381,7 @@ def test_bad_weights_argument(call, exc, fragment):
 # -- the binding: every CoreError variant surfaces as its documented class ------------------
 
 
-@pytest.mark.parametrize("backend", ["kernel", "tch"])
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize(
     ("kwargs", "exc", "builtin", "fragment"),
     [
@@ -431,13 +432,13 @@ def test_core_errors(kwargs, exc, builtin, fragment, backend):
     args.update(kwargs)
     x, y = args.pop("input"), args.pop("target")
     with pytest.raises(exc, match=fragment) as info:
-        _core.softmax_loss(x, y, backend=backend, **args)
+        _kernels.softmax_loss(x, y, backend=backend, **args)
     assert isinstance(info.value, builtin)
 
 
 def test_core_unknown_backend():
     with pytest.raises(InvalidArgumentError, match="backend"):
-        _core.softmax_loss(torch.zeros(2, 3), torch.tensor([0, 1]), backend="gpu")
+        _kernels.softmax_loss(torch.zeros(2, 3), torch.tensor([0, 1]), backend="gpu")
 
 
 def test_no_panic_escapes_for_degenerate_shapes():
@@ -448,10 +449,10 @@ def test_no_panic_escapes_for_degenerate_shapes():
     for shape in shapes:
         x = torch.zeros(shape, dtype=torch.float64)
         y = torch.zeros((shape[0], *shape[2:]), dtype=torch.long)
-        for backend in ("kernel", "tch"):
+        for backend in CPU_BACKENDS:
             for reduction in ("none", "mean", "sum"):
                 try:
-                    _core.softmax_loss(x, y, backend=backend, reduction=reduction)
+                    _kernels.softmax_loss(x, y, backend=backend, reduction=reduction)
                 except Exception:
                     pass
                 except BaseException as err:  # a panic

@@ -1,18 +1,8 @@
 """longtail: samplers, losses, recipes and evaluation for long-tailed recognition in PyTorch."""
 
-import torch
+import torch  # noqa: F401  (the package is a torch extension: torch first, as users expect)
 
-# The extension is linked against the libtorch of one torch release; loading it into another
-# would fail with undefined symbols or crash, so refuse with a clear message first.
-_TORCH_REQUIRED = "2.13"
-if torch.__version__.split("+")[0].rsplit(".", 1)[0] != _TORCH_REQUIRED:
-    raise ImportError(
-        f"longtail was built for torch {_TORCH_REQUIRED}.x, but torch {torch.__version__} is "
-        f"installed; install torch=={_TORCH_REQUIRED}.0 (pip install 'torch=={_TORCH_REQUIRED}.0') "
-        "or rebuild longtail against the installed torch"
-    )
-
-from longtail import (  # noqa: E402
+from longtail import (
     _core,
     bbn,
     data,
@@ -25,14 +15,15 @@ from longtail import (  # noqa: E402
     stats,
     weights,
 )
-from longtail.bbn import BBNClassifier, BilateralDataset, BilateralSampler  # noqa: E402
-from longtail.data import class_counts  # noqa: E402
-from longtail.decoupling import (  # noqa: E402
+from longtail._config import show_config
+from longtail.bbn import BBNClassifier, BilateralDataset, BilateralSampler
+from longtail.data import class_counts
+from longtail.decoupling import (
     LWSClassifier,
     NCMClassifier,
     TauNormClassifier,
 )
-from longtail.losses import (  # noqa: E402
+from longtail.losses import (
     BalancedSoftmaxLoss,
     ClassBalancedLoss,
     EQLv2Loss,
@@ -46,8 +37,8 @@ from longtail.losses import (  # noqa: E402
     SoftmaxEqualizationLoss,
     WeightedCrossEntropyLoss,
 )
-from longtail.samplers import MetaSampler  # noqa: E402
-from longtail.weights import DeferredReweighting  # noqa: E402
+from longtail.samplers import MetaSampler
+from longtail.weights import DeferredReweighting
 
 __version__: str = _core.__version__
 
@@ -82,6 +73,7 @@ __all__ = [
     "losses",
     "metrics",
     "samplers",
+    "show_config",
     "stats",
     "weights",
 ]

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from longtail import _core
+from longtail import _kernels
 
 
 def _scale_saved_grad(
@@ -55,7 +55,7 @@ class SoftmaxLossFn(torch.autograd.Function):
         avg_factor: float | None,
         backend: str,
     ) -> tuple[Tensor, Tensor]:
-        loss, grad = _core.softmax_loss(
+        loss, grad = _kernels.softmax_loss(
             input,
             target,
             offsets=offsets,
@@ -99,7 +99,7 @@ def softmax_loss_op(
     normalization: str,
     avg_factor: float | None,
 ) -> tuple[Tensor, Tensor]:
-    return _core.softmax_loss(
+    return _kernels.softmax_loss(
         input,
         target,
         offsets=offsets,
@@ -260,7 +260,7 @@ class SigmoidLossFn(torch.autograd.Function):
         collect_stats: bool,
         backend: str,
     ) -> tuple[Tensor, Tensor, Tensor]:
-        output = _core.sigmoid_loss(
+        output = _kernels.sigmoid_loss(
             input,
             target,
             num_labels=num_labels,
@@ -311,7 +311,7 @@ def sigmoid_loss_op(
     avg_factor: float | None,
     collect_stats: bool,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    return _core.sigmoid_loss(
+    return _kernels.sigmoid_loss(
         input,
         target,
         num_labels=num_labels,
@@ -456,7 +456,7 @@ class SeesawLossFn(torch.autograd.Function):
         factors: Tensor | None,
         weight: Tensor | None,
         num_classes: int,
-        form: str,
+        mode: str,
         p: float,
         q: float,
         eps: float,
@@ -465,11 +465,11 @@ class SeesawLossFn(torch.autograd.Function):
         avg_factor: float | None,
         backend: str,
     ) -> tuple[Tensor, Tensor, Tensor]:
-        output = _core.seesaw_loss(
+        output = _kernels.seesaw_loss(
             input,
             target,
             num_classes=num_classes,
-            form=form,
+            mode=mode,
             counts=counts,
             p=p,
             q=q,
@@ -485,7 +485,7 @@ class SeesawLossFn(torch.autograd.Function):
         ctx.mark_non_differentiable(grad)
         _keep_grad(ctx, grad)
         ctx.reduction = reduction
-        ctx.split = num_classes if form == "objectness" else None
+        ctx.split = num_classes if mode == "objectness" else None
         return output
 
     @staticmethod
@@ -507,7 +507,7 @@ def seesaw_loss_op(
     factors: Tensor | None,
     weight: Tensor | None,
     num_classes: int,
-    form: str,
+    mode: str,
     p: float,
     q: float,
     eps: float,
@@ -515,11 +515,11 @@ def seesaw_loss_op(
     reduction: str,
     avg_factor: float | None,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    return _core.seesaw_loss(
+    return _kernels.seesaw_loss(
         input,
         target,
         num_classes=num_classes,
-        form=form,
+        mode=mode,
         counts=counts,
         p=p,
         q=q,
@@ -540,7 +540,7 @@ def _(
     factors,
     weight,
     num_classes,
-    form,
+    mode,
     p,
     q,
     eps,
@@ -571,7 +571,7 @@ def seesaw_loss(
     target: Tensor,
     *,
     num_classes: int,
-    form: str = "classification",
+    mode: str = "classification",
     counts: Tensor | None = None,
     factors: Tensor | None = None,
     weight: Tensor | None = None,
@@ -592,7 +592,7 @@ def seesaw_loss(
         factors,
         weight,
         int(num_classes),
-        form,
+        mode,
         float(p),
         float(q),
         float(eps),
@@ -620,8 +620,8 @@ class GroupSoftmaxFn(torch.autograd.Function):
         reduction: str,
         backend: str,
     ) -> tuple[Tensor, Tensor]:
-        output = _core.group_softmax_loss(
-            input, offsets, targets, weights, reduction=reduction, backend=backend
+        output = _kernels.group_softmax_loss(
+            input, targets, weights, offsets, reduction=reduction, backend=backend
         )
         _, grad = output
         ctx.mark_non_differentiable(grad)
@@ -642,7 +642,7 @@ class GroupSoftmaxFn(torch.autograd.Function):
 def group_softmax_loss_op(
     input: Tensor, targets: Tensor, weights: Tensor, offsets: list[int], reduction: str
 ) -> tuple[Tensor, Tensor]:
-    return _core.group_softmax_loss(input, offsets, targets, weights, reduction=reduction)
+    return _kernels.group_softmax_loss(input, targets, weights, offsets, reduction=reduction)
 
 
 @group_softmax_loss_op.register_fake

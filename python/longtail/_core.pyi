@@ -2,85 +2,88 @@
 
 import numpy as np
 from numpy.typing import NDArray
-from torch import Tensor
 
 __version__: str
 
-class ShapeError(ValueError): ...
-class InvalidArgumentError(ValueError): ...
-class OutOfRangeError(IndexError): ...
-class DTypeError(TypeError): ...
-class TorchError(RuntimeError): ...
+_Array = NDArray[np.float32] | NDArray[np.float64]
+_Labels = NDArray[np.int64]
+
+def build_info() -> dict[str, object]:
+    """The kernels' build facts: version, SIMD level, rayon threads, parallelism."""
 
 def softmax_loss(
-    input: Tensor,
-    target: Tensor,
+    input: _Array,
+    target: _Labels,
+    loss: _Array,
+    grad: _Array,
     *,
-    offsets: Tensor | None = None,
-    margins: Tensor | None = None,
+    offsets: _Array | None = None,
+    margins: _Array | None = None,
     scale: float = 1.0,
-    weight: Tensor | None = None,
-    alpha: Tensor | None = None,
+    weight: _Array | None = None,
+    alpha: _Array | None = None,
     gamma: float = 0.0,
     label_smoothing: float = 0.0,
     ignore_index: int = -100,
     reduction: str = "mean",
     normalization: str = "weight",
     avg_factor: float | None = None,
-    backend: str = "auto",
-) -> tuple[Tensor, Tensor]:
-    """Fused softmax-family loss: ``(loss, d loss / d input)``."""
+) -> None:
+    """Fused softmax-family loss into ``loss`` and its gradient into ``grad``."""
 
 def sigmoid_loss(
-    input: Tensor,
-    target: Tensor,
+    input: _Array,
+    target: _Array | _Labels,
+    loss: _Array,
+    grad: _Array,
+    stats: _Array | None = None,
     *,
     num_labels: int | None = None,
     gamma: float = 0.0,
     alpha: float | None = None,
-    weight: Tensor | None = None,
-    label_weight: Tensor | None = None,
-    pos_weight: Tensor | None = None,
-    neg_weight: Tensor | None = None,
+    weight: _Array | None = None,
+    label_weight: _Array | None = None,
+    pos_weight: _Array | None = None,
+    neg_weight: _Array | None = None,
     neg_weight_fg_only: bool = False,
     ignore_index: int = -100,
     reduction: str = "mean",
     normalization: str = "elements",
     avg_factor: float | None = None,
-    collect_stats: bool = False,
-    backend: str = "auto",
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Fused sigmoid-family loss: ``(loss, grad, per-class gradient statistics)``."""
+) -> None:
+    """Fused sigmoid-family loss into ``loss``, ``grad`` and (when given) ``stats``."""
 
 def seesaw_loss(
-    input: Tensor,
-    target: Tensor,
+    input: _Array,
+    target: _Labels,
+    loss: _Array,
+    grad: _Array,
     *,
     num_classes: int,
-    form: str = "classification",
-    counts: Tensor | None = None,
+    mode: str = "classification",
+    counts: _Array | None = None,
     p: float = 0.8,
     q: float = 2.0,
-    eps: float = 1e-2,
-    factors: Tensor | None = None,
-    weight: Tensor | None = None,
+    eps: float = 0.01,
+    factors: _Array | None = None,
+    weight: _Array | None = None,
     ignore_index: int = -100,
     reduction: str = "mean",
     avg_factor: float | None = None,
-    backend: str = "auto",
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Fused Seesaw loss: ``(loss_classes, loss_objectness, grad)``."""
+) -> None:
+    """Fused Seesaw loss: both terms into ``loss``, the gradient of their sum into ``grad``."""
 
 def group_softmax_loss(
-    input: Tensor,
-    offsets: Tensor,
-    targets: Tensor,
-    weights: Tensor,
+    input: _Array,
+    targets: _Labels,
+    weights: _Array,
+    offsets: list[int],
+    loss: _Array,
+    grad: _Array,
     *,
     reduction: str = "mean",
-    backend: str = "auto",
-) -> tuple[Tensor, Tensor]:
-    """Fused group softmax (BAGS): ``(loss, grad)``."""
+) -> None:
+    """Fused group-softmax (BAGS) loss into ``loss`` and its gradient into ``grad``."""
 
 # Samplers: every function returns the epoch's indices (int64) for ``(seed, epoch)``.
 def group_labels(

@@ -842,7 +842,7 @@ def _seesaw(
         x,
         target,
         num_classes=num_classes,
-        form=mode,
+        mode=mode,
         counts=counts,
         factors=factors,
         weight=weight,

@@ -2,7 +2,7 @@
 
 use tch::{Kind, Tensor};
 
-use super::Reduction;
+use super::{on_host, Reduction};
 use crate::error::{CoreError, Result};
 
 /// Returns `(loss, grad)` as the CPU kernel does; `targets` and `weights` are `(N, G)`.
@@ -23,7 +23,7 @@ pub fn group_softmax_loss_tch(
         let t = targets.f_select(1, g as i64)?;
         let size = b - a;
         let bad = t.f_lt(0)?.f_logical_or(&t.f_ge(size)?)?;
-        if bad.f_any()?.f_int64_value(&[])? != 0 {
+        if on_host(input) && bad.f_any()?.f_int64_value(&[])? != 0 {
             let i = bad.f_nonzero()?.f_int64_value(&[0, 0])?;
             return Err(CoreError::out_of_range(format!(
                 "targets should lie in [0, {size}) for group {g}, but got {} at row {i}",
@@ -40,7 +40,8 @@ pub fn group_softmax_loss_tch(
         let gg = logp.f_exp()?.f_sub(&onehot)?.f_mul(&w.f_unsqueeze(1)?)?;
         grads.push(gg.f_where_scalarother(&keep.f_unsqueeze(1)?, 0.0)?);
     }
-    if nan_rows
+    if on_host(input)
+        && nan_rows
         .f_logical_and(&weights.f_ne(0.0)?.f_any_dim(1, false)?)?
         .f_any()?
         .f_int64_value(&[])?

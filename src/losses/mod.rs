@@ -21,6 +21,16 @@ use std::str::FromStr;
 use crate::error::CoreError;
 pub use real::Real;
 
+/// The instruction set the kernels run with on this CPU: AVX2+FMA where the CPU has it (each
+/// kernel is compiled twice and picks at run time), else the portable baseline.
+pub fn simd_level() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        return "avx2+fma";
+    }
+    "baseline"
+}
+
 /// How per-element losses are combined, with `F.cross_entropy`'s names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reduction {
@@ -84,6 +94,16 @@ impl Layout {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// Whether a tensor lives in host memory. The tch formulations read values back (to report a
+/// label out of range, or a NaN row of a stateful loss) only there: on CUDA that read would
+/// sync the device with the host on every call. There the caller checks labels with a
+/// device-side assert (`torch._assert_async`), as `F.cross_entropy` does, and a NaN logit
+/// propagates into the loss.
+#[cfg(feature = "torch")]
+pub(crate) fn on_host(t: &tch::Tensor) -> bool {
+    t.device() == tch::Device::Cpu
 }
 
 /// Checks that an optional per-class parameter has one entry per class.

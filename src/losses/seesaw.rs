@@ -35,6 +35,21 @@ pub enum SeesawForm {
     Objectness,
 }
 
+impl std::str::FromStr for SeesawForm {
+    type Err = CoreError;
+    /// The Python name of the layout (`mode=`).
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "classification" => Ok(SeesawForm::Classification),
+            "background" => Ok(SeesawForm::Background),
+            "objectness" => Ok(SeesawForm::Objectness),
+            _ => Err(CoreError::invalid(format!(
+                "mode should be one of 'classification', 'background', 'objectness', but got mode='{s}'"
+            ))),
+        }
+    }
+}
+
 impl SeesawForm {
     /// The number of logit columns for C classes.
     pub fn columns(self, c: usize) -> usize {

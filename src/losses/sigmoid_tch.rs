@@ -4,7 +4,7 @@
 use tch::{Kind, Tensor};
 
 use super::sigmoid::SigmoidNormalization;
-use super::Reduction;
+use super::{on_host, Reduction};
 use crate::error::{CoreError, Result};
 
 /// How each row's target is given (see `SigmoidTarget`).
@@ -62,7 +62,7 @@ pub fn sigmoid_loss_tch(
                 .f_lt(0)?
                 .f_logical_or(&labels.f_ge(*num_labels)?)?
                 .f_logical_and(&valid)?;
-            if bad.f_any()?.f_int64_value(&[])? != 0 {
+            if on_host(input) && bad.f_any()?.f_int64_value(&[])? != 0 {
                 let pos = bad.f_nonzero()?.f_int64_value(&[0, 0])?;
                 let val = labels.f_int64_value(&[pos])?;
                 return Err(CoreError::out_of_range(format!(
@@ -94,7 +94,7 @@ pub fn sigmoid_loss_tch(
         .f_isnan()?
         .f_any_dim(1, false)?
         .f_logical_and(&valid.f_gt(0.0)?)?;
-    if nan_rows.f_any()?.f_int64_value(&[])? != 0 {
+    if on_host(input) && nan_rows.f_any()?.f_int64_value(&[])? != 0 {
         let i = nan_rows.f_nonzero()?.f_int64_value(&[0, 0])?;
         return Err(CoreError::invalid(format!(
             "input should not contain NaN, but got NaN logits in row {i}"

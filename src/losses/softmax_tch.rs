@@ -3,7 +3,7 @@
 
 use tch::Tensor;
 
-use super::{Normalization, Reduction};
+use super::{on_host, Normalization, Reduction};
 use crate::error::{CoreError, Result};
 
 /// The tensor-valued parameters of the softmax-family loss (see `SoftmaxLossParams`).
@@ -39,7 +39,7 @@ pub fn softmax_loss_tch(
         .f_lt(0)?
         .f_logical_or(&t_all.f_ge(c)?)?
         .f_logical_and(&valid)?;
-    if bad.f_any()?.f_int64_value(&[])? != 0 {
+    if on_host(input) && bad.f_any()?.f_int64_value(&[])? != 0 {
         let pos = bad.f_nonzero()?.f_int64_value(&[0, 0])?;
         let val = t_all.f_int64_value(&[pos])?;
         return Err(CoreError::out_of_range(format!(

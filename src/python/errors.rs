@@ -1,82 +1,57 @@
-//! The Python exception classes, declared once, and the one conversion from `CoreError`.
-//! Each class subclasses the built-in exception a PyTorch user already catches.
+//! The one conversion from `CoreError` to a Python exception, and the entry guard.
+//!
+//! The exception classes are declared once, in `longtail/exceptions.py` (each subclasses both
+//! `LongtailError` and the built-in a PyTorch user already catches, which `create_exception!`
+//! cannot express); `CoreError::class_name` is the exhaustive mapping onto them.
 
-use pyo3::create_exception;
 use pyo3::exceptions::{PyIndexError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::PyType;
 
 use crate::error::CoreError;
 
-create_exception!(
-    longtail.exceptions,
-    ShapeError,
-    PyValueError,
-    "An argument has the wrong shape or length."
-);
-create_exception!(
-    longtail.exceptions,
-    InvalidArgumentError,
-    PyValueError,
-    "An argument has a value outside its domain."
-);
-create_exception!(
-    longtail.exceptions,
-    OutOfRangeError,
-    PyIndexError,
-    "A label or index lies outside its range."
-);
-create_exception!(
-    longtail.exceptions,
-    DTypeError,
-    PyTypeError,
-    "An argument has an unsupported dtype."
-);
-create_exception!(
-    longtail.exceptions,
-    TorchError,
-    PyRuntimeError,
-    "libtorch reported an error."
-);
-
-/// Converts a core error into its Python exception (one exhaustive match).
+/// Converts a core error into its `longtail.exceptions` class.
 pub fn to_py_err(err: CoreError) -> PyErr {
-    match err {
-        CoreError::Shape(msg) => ShapeError::new_err(msg),
-        CoreError::InvalidArgument(msg) => InvalidArgumentError::new_err(msg),
-        CoreError::OutOfRange(msg) => OutOfRangeError::new_err(msg),
-        CoreError::DType(msg) => DTypeError::new_err(msg),
-        CoreError::Torch(msg) => TorchError::new_err(msg),
+    Python::with_gil(|py| {
+        let class = py
+            .import("longtail.exceptions")
+            .and_then(|m| m.getattr(err.class_name()))
+            .and_then(|c| Ok(c.downcast_into::<PyType>()?));
+        match class {
+            Ok(class) => PyErr::from_type(class, err.to_string()),
+            // `_core` loaded on its own, without the package: the nearest built-in.
+            Err(_) => match err {
+                CoreError::Shape(m) | CoreError::InvalidArgument(m) => PyValueError::new_err(m),
+                CoreError::OutOfRange(m) => PyIndexError::new_err(m),
+                CoreError::DType(m) => PyTypeError::new_err(m),
+                CoreError::Torch(m) | CoreError::Internal(m) => PyRuntimeError::new_err(m),
+            },
+        }
+    })
+}
+
+impl From<CoreError> for PyErr {
+    fn from(err: CoreError) -> PyErr {
+        to_py_err(err)
     }
 }
 
-/// Runs a core call, turning its error into the Python exception and a panic (a bug, never
-/// expected) into a `RuntimeError` instead of pyo3's `PanicException`, which derives from
-/// `BaseException` and would escape `except Exception`.
-pub fn guard<T>(f: impl FnOnce() -> crate::Result<T>) -> PyResult<T> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(result) => result.map_err(to_py_err),
+/// Runs one binding body: every `#[pyfunction]` goes through here. Its error becomes the
+/// Python exception, and a panic (a bug, never expected) becomes
+/// `longtail.exceptions.InternalError`, a `RuntimeError`, instead of pyo3's `PanicException`,
+/// which derives from `BaseException` and would escape `except Exception`.
+pub fn guard<T, E: Into<PyErr>>(body: impl FnOnce() -> Result<T, E>) -> PyResult<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        Ok(result) => result.map_err(Into::into),
         Err(panic) => {
             let msg = panic
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_string());
-            Err(TorchError::new_err(format!(
+            Err(to_py_err(CoreError::Internal(format!(
                 "longtail internal error (please report): {msg}"
-            )))
+            ))))
         }
     }
-}
-
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    let py = m.py();
-    m.add("ShapeError", py.get_type::<ShapeError>())?;
-    m.add(
-        "InvalidArgumentError",
-        py.get_type::<InvalidArgumentError>(),
-    )?;
-    m.add("OutOfRangeError", py.get_type::<OutOfRangeError>())?;
-    m.add("DTypeError", py.get_type::<DTypeError>())?;
-    m.add("TorchError", py.get_type::<TorchError>())?;
-    Ok(())
 }

@@ -9,6 +9,7 @@ import pickle
 import longtail
 import pytest
 import torch
+from _testing import CPU_BACKENDS
 from longtail import _autograd
 from longtail import functional as F
 from longtail.exceptions import InvalidArgumentError, OutOfRangeError
@@ -52,7 +53,7 @@ def test_state_after_one_step_by_hand():
     assert loss2.item() == pytest.approx(want2, rel=1e-12)
 
 
-@pytest.mark.parametrize("backend", ["kernel", "tch"])
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_matches_official_over_steps(backend):
     m = EQLv2Loss(C).double()
     oracle = ref.EQLv2(C)
@@ -169,8 +170,8 @@ def test_kernel_equals_tch_float32_with_stats():
         normalization="rows",
         collect_stats=True,
     )
-    a = longtail._core.sigmoid_loss(x.float(), y, backend="kernel", **args)
-    b = longtail._core.sigmoid_loss(x.float(), y, backend="tch", **args)
+    a = longtail._kernels.sigmoid_loss(x.float(), y, backend="kernel", **args)
+    b = longtail._kernels.sigmoid_loss(x.float(), y, backend="torch", **args)
     for u, v in zip(a, b, strict=True):
         torch.testing.assert_close(u, v, rtol=1e-5, atol=1e-5)
 

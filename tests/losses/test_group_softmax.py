@@ -9,6 +9,7 @@ import longtail
 import pytest
 import torch
 import torch.nn.functional as TF
+from _testing import CPU_BACKENDS
 from longtail import _autograd
 from longtail import functional as F
 from longtail.exceptions import InvalidArgumentError, OutOfRangeError
@@ -46,7 +47,7 @@ def test_layout_matches_eqlv2_encoding():
     assert sum(sizes) == K
 
 
-@pytest.mark.parametrize("backend", ["kernel", "tch"])
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_loss_with_given_keep_matches_eqlv2(backend):
     x, y = _batch()
     keep = torch.rand(len(y), len(GROUPS), generator=torch.Generator().manual_seed(1)) < 0.5

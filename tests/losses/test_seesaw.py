@@ -9,6 +9,7 @@ import longtail
 import pytest
 import torch
 import torch.nn.functional as TF
+from _testing import CPU_BACKENDS
 from longtail import _autograd
 from longtail import functional as F
 from longtail.exceptions import InvalidArgumentError, OutOfRangeError
@@ -46,7 +47,7 @@ def _grad(fn, x):
 
 
 @pytest.mark.parametrize(("p", "q"), [(0.8, 2.0), (0.0, 2.0), (0.8, 0.0), (1.5, 1.3)])
-@pytest.mark.parametrize("backend", ["kernel", "tch"])
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_classification_value_and_analytic_grad(p, q, backend):
     x, y = _cls_batch()
     counts = torch.tensor([900.0, 300.0, 40.0, 0.0, 12.0, 5.0], dtype=torch.float64)
@@ -115,7 +116,7 @@ def test_p_q_zero_is_cross_entropy():
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("avg_factor", [None, 11.0])
-@pytest.mark.parametrize("backend", ["kernel", "tch"])
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_objectness_form_matches_mmdet_over_steps(reduction, avg_factor, backend):
     if reduction == "sum" and avg_factor is not None:
         return
@@ -285,10 +286,10 @@ def test_kernel_equals_tch_float32(reduction):
     counts = torch.linspace(1, 1000, C + 1)
     for form, k in (("objectness", C + 2), ("background", C + 1)):
         args = dict(
-            num_classes=C, form=form, counts=counts[:C], weight=w.float(), reduction=reduction
+            num_classes=C, mode=form, counts=counts[:C], weight=w.float(), reduction=reduction
         )
-        a = longtail._core.seesaw_loss(x.float()[:, :k], y, backend="kernel", **args)
-        b = longtail._core.seesaw_loss(x.float()[:, :k], y, backend="tch", **args)
+        a = longtail._kernels.seesaw_loss(x.float()[:, :k], y, backend="kernel", **args)
+        b = longtail._kernels.seesaw_loss(x.float()[:, :k], y, backend="torch", **args)
         for u, v in zip(a, b, strict=True):
             torch.testing.assert_close(u, v, rtol=1e-5, atol=1e-6)
 

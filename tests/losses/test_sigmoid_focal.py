@@ -7,6 +7,7 @@ import pickle
 import longtail
 import pytest
 import torch
+from _testing import CPU_BACKENDS
 from longtail import _autograd
 from longtail import functional as F
 from longtail.exceptions import InvalidArgumentError, OutOfRangeError
@@ -32,7 +33,7 @@ def _value_and_grad(fn, x):
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize(("gamma", "alpha"), [(2.0, 0.25), (0.0, 0.25), (1.5, None), (3.0, 0.6)])
-@pytest.mark.parametrize("backend", ["kernel", "tch"])
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_labels_match_mmdet(reduction, gamma, alpha, backend):
     x, y, w = _batch()
     avg = 7.0 if reduction == "mean" else None
@@ -107,18 +108,19 @@ def test_gradcheck(gamma):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_kernel_equals_tch(dtype):
+def test_kernel_equals_every_path(dtype):
     x, y, w = _batch(n=300, c=37, seed=6, scale=4.0)
     x = x.detach().to(dtype)
     for reduction in ("mean", "none"):
         a = _core_call(x, y, w.to(dtype), reduction, "kernel")
-        b = _core_call(x, y, w.to(dtype), reduction, "tch")
-        for u, v in zip(a, b, strict=True):
-            torch.testing.assert_close(u, v, rtol=2e-5, atol=1e-6)
+        for backend in CPU_BACKENDS[1:]:
+            b = _core_call(x, y, w.to(dtype), reduction, backend)
+            for u, v in zip(a, b, strict=True):
+                torch.testing.assert_close(u, v, rtol=2e-5, atol=1e-6)
 
 
 def _core_call(x, y, w, reduction, backend):
-    return longtail._core.sigmoid_loss(
+    return longtail._kernels.sigmoid_loss(
         x, y, gamma=2.0, alpha=0.25, weight=w, reduction=reduction, backend=backend
     )[:2]
 

@@ -10,6 +10,7 @@ import reference as R
 import torch
 import torch.nn.functional as F
 from _testing import (
+    CPU_BACKENDS,
     REDUCTIONS,
     assert_close,
     cotangent,
@@ -18,7 +19,7 @@ from _testing import (
     make_target,
     make_weight,
 )
-from longtail import _autograd, _core
+from longtail import _autograd, _kernels
 from longtail import functional as LF
 
 # -- 6. CPU kernel == tch path -----------------------------------------------------------------
@@ -87,29 +88,30 @@ def _tol(dtype):
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("params", list(PARAMS))
-def test_kernel_equals_tch_path(params, reduction, layout, kdtype, gen):
+def test_kernel_equals_every_path(params, reduction, layout, kdtype, gen):
     dtype = kdtype
     x, y = _input(layout, gen, dtype)
     kw = _params(params, x.shape[1], gen, dtype)
     kw["reduction"] = reduction
     results = {}
-    for backend in ("kernel", "tch"):
+    for backend in CPU_BACKENDS:
         xg = x.detach().clone().requires_grad_(True)
         loss = _autograd.softmax_loss(xg, y, backend=backend, **kw)
         ct = torch.ones_like(loss) if loss.dim() == 0 else cotangent(loss.shape).to(dtype)
         (g,) = torch.autograd.grad(loss, xg, ct)
-        raw_loss, raw_grad = _core.softmax_loss(x, y, backend=backend, **kw)
+        raw_loss, raw_grad = _kernels.softmax_loss(x, y, backend=backend, **kw)
         results[backend] = (loss.detach(), g, raw_loss, raw_grad)
-    for a, b in zip(results["kernel"], results["tch"], strict=True):
-        assert a.shape == b.shape and a.dtype == b.dtype == dtype
-        torch.testing.assert_close(a, b, **_tol(dtype))
+    for backend in CPU_BACKENDS[1:]:  # the torch-op fallback, and the accelerator if present
+        for a, b in zip(results["kernel"], results[backend], strict=True):
+            assert a.shape == b.shape and a.dtype == b.dtype == dtype
+            torch.testing.assert_close(a, b, **_tol(dtype))
     # and both equal the float64 oracle
     ref = R.softmax_family(x.double(), y, **kw)
     assert_close(results["kernel"][0], ref, dtype)
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-def test_kernel_equals_tch_path_large_batch(reduction, gen):
+def test_kernel_equals_fallback_large_batch(reduction, gen):
     """Enough logits for the kernel to split rows across threads; the result does not depend on
     the split and repeats bit for bit."""
     x = make_logits((1500, 100), gen, torch.float32)
@@ -120,20 +122,20 @@ def test_kernel_equals_tch_path_large_batch(reduction, gen):
         "gamma": 1.0,
         "reduction": reduction,
     }
-    k_loss, k_grad = _core.softmax_loss(x, y, backend="kernel", **kw)
-    t_loss, t_grad = _core.softmax_loss(x, y, backend="tch", **kw)
+    k_loss, k_grad = _kernels.softmax_loss(x, y, backend="kernel", **kw)
+    t_loss, t_grad = _kernels.softmax_loss(x, y, backend="torch", **kw)
     torch.testing.assert_close(k_loss, t_loss, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(k_grad, t_grad, rtol=1e-5, atol=1e-8)
-    again_loss, again_grad = _core.softmax_loss(x, y, backend="kernel", **kw)
+    again_loss, again_grad = _kernels.softmax_loss(x, y, backend="kernel", **kw)
     assert torch.equal(again_loss, k_loss) and torch.equal(again_grad, k_grad)
     # the first rows alone give the same per-row values (blocking does not leak across rows)
     if reduction == "none":
-        head_loss, head_grad = _core.softmax_loss(x[:37], y[:37], backend="kernel", **kw)
+        head_loss, head_grad = _kernels.softmax_loss(x[:37], y[:37], backend="kernel", **kw)
         torch.testing.assert_close(head_loss, k_loss[:37], rtol=0, atol=0)
         torch.testing.assert_close(head_grad, k_grad[:37], rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("backend", ["kernel", "tch"])
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_zero_weight_class_with_minus_inf_offset(backend):
     """A −inf offset (Balanced Softmax, zero count) with weight 0 and label smoothing: the class
     is left out of the smoothing sum instead of producing 0·inf = NaN."""
@@ -141,7 +143,7 @@ def test_zero_weight_class_with_minus_inf_offset(backend):
     y = torch.tensor([0, 2])
     offsets = torch.tensor([0.0, float("-inf"), 0.3], dtype=torch.float64)
     w = torch.tensor([1.0, 0.0, 2.0], dtype=torch.float64)
-    loss, grad = _core.softmax_loss(
+    loss, grad = _kernels.softmax_loss(
         x, y, offsets=offsets, weight=w, label_smoothing=0.3, reduction="none", backend=backend
     )
     ref = R.softmax_family(x, y, offsets=offsets, weight=w, label_smoothing=0.3, reduction="none")
@@ -234,7 +236,7 @@ def test_backward_accumulates_into_leaf_grad(gen):
 
 
 @pytest.mark.parametrize("low", [False, True], ids=["f64", "bf16"])
-@pytest.mark.parametrize("backend", ["kernel", "tch"])
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_repeated_backward_with_retain_graph(reduction, backend, low, gen):
     """The first backward may hand over the gradient computed in forward; later ones (with
@@ -276,8 +278,8 @@ def test_kernel_leaves_the_fpu_flags_alone(gen):
     assert tiny / 4 > 0.0
     x = make_logits((64, 300), gen, torch.float32, scale=40.0)
     y = make_target((64, 300), gen)
-    for backend in ("kernel", "tch"):
-        _core.softmax_loss(x, y, scale=30.0, backend=backend)
+    for backend in CPU_BACKENDS:
+        _kernels.softmax_loss(x, y, scale=30.0, backend=backend)
         assert tiny / 4 > 0.0, f"flush-to-zero left on after the {backend} path"
         sub = torch.tensor([tiny], dtype=torch.float64) / 4
         assert sub.item() > 0.0
