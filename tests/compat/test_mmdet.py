@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as TF
-
 from longtail.compat import PeerAssertionError, mmdet
 
 EPS32 = torch.finfo(torch.float32).eps
@@ -28,8 +27,9 @@ def weight_reduce_loss(loss, weight=None, reduction="mean", avg_factor=None):
     return loss
 
 
-def seesaw_ce_loss(cls_score, labels, label_weights, cum_samples, num_classes, p, q, eps,
-                   reduction, avg_factor):
+def seesaw_ce_loss(
+    cls_score, labels, label_weights, cum_samples, num_classes, p, q, eps, reduction, avg_factor
+):
     onehot = TF.one_hot(labels, num_classes)
     seesaw_weights = cls_score.new_ones(onehot.size())
     if p > 0:
@@ -64,13 +64,25 @@ class MMDetSeesaw:
         classes, objectness = cls_score[..., :-2], cls_score[..., -2:]
         if pos.sum() > 0:
             loss_classes = self.w * seesaw_ce_loss(
-                classes[pos], labels[pos], label_weights[pos], self.cum_samples[:c], c,
-                self.p, self.q, self.eps, reduction, avg_factor)
+                classes[pos],
+                labels[pos],
+                label_weights[pos],
+                self.cum_samples[:c],
+                c,
+                self.p,
+                self.q,
+                self.eps,
+                reduction,
+                avg_factor,
+            )
         else:
             loss_classes = classes[pos].sum()
         loss_obj = self.w * weight_reduce_loss(
-            TF.cross_entropy(objectness, obj_labels, reduction="none"), label_weights,
-            reduction, avg_factor)
+            TF.cross_entropy(objectness, obj_labels, reduction="none"),
+            label_weights,
+            reduction,
+            avg_factor,
+        )
         return {"loss_cls_objectness": loss_obj, "loss_cls_classes": loss_classes}
 
 
@@ -85,11 +97,13 @@ class MMDetEQLv2:
         n_i, n_c = pred.size()
         target = pred.new_zeros(n_i, n_c)
         target[torch.arange(n_i), label] = 1
-        neg_w = torch.cat([1 / (1 + torch.exp(-self.gamma * (self.pos_neg - self.mu))),
-                           pred.new_ones(1)])
+        neg_w = torch.cat(
+            [1 / (1 + torch.exp(-self.gamma * (self.pos_neg - self.mu))), pred.new_ones(1)]
+        )
         pos_w = 1 + self.alpha * (1 - neg_w)
         weight = pos_w.view(1, -1).expand(n_i, n_c) * target + neg_w.view(1, -1).expand(
-            n_i, n_c) * (1 - target)
+            n_i, n_c
+        ) * (1 - target)
         cls_loss = TF.binary_cross_entropy_with_logits(pred, target, reduction="none")
         cls_loss = torch.sum(cls_loss * weight) / n_i
         prob = torch.sigmoid(pred.detach())
@@ -100,8 +114,9 @@ class MMDetEQLv2:
         return self.w * cls_loss
 
 
-def py_sigmoid_focal_loss(pred, target, weight=None, gamma=2.0, alpha=0.25, reduction="mean",
-                          avg_factor=None):
+def py_sigmoid_focal_loss(
+    pred, target, weight=None, gamma=2.0, alpha=0.25, reduction="mean", avg_factor=None
+):
     pred_sigmoid = pred.sigmoid()
     target = target.type_as(pred)
     pt = (1 - pred_sigmoid) * target + pred_sigmoid * (1 - target)
@@ -120,8 +135,9 @@ def mmdet_focal(pred, target, weight=None, avg_factor=None, reduction="mean", lo
     if pred.dim() != target.dim():
         num_classes = pred.size(1)
         target = TF.one_hot(target, num_classes=num_classes + 1)[:, :num_classes]
-    return loss_weight * py_sigmoid_focal_loss(pred, target, weight, reduction=reduction,
-                                               avg_factor=avg_factor)
+    return loss_weight * py_sigmoid_focal_loss(
+        pred, target, weight, reduction=reduction, avg_factor=avg_factor
+    )
 
 
 def _det_batch(seed, n=12, c=4, columns=None):
@@ -153,10 +169,11 @@ def test_seesaw_matches_mmdet_over_steps(reduction, avg_factor):
     for step in range(5):
         x, y, w = _det_batch(seed=step)
         got, g_got = _grad(
-            lambda z: ours(z, y, w, avg_factor=avg_factor, reduction_override=reduction), x
+            lambda z, w=w, y=y: ours(z, y, w, avg_factor=avg_factor, reduction_override=reduction),
+            x,
         )
         want, g_want = _grad(
-            lambda z: theirs(z, y, w, avg_factor=avg_factor, reduction=reduction), x
+            lambda z, w=w, y=y: theirs(z, y, w, avg_factor=avg_factor, reduction=reduction), x
         )
         for key in want:
             torch.testing.assert_close(got[key], want[key], rtol=1e-10, atol=1e-12)
@@ -166,7 +183,13 @@ def test_seesaw_matches_mmdet_over_steps(reduction, avg_factor):
 
 def test_seesaw_defaults_and_hooks():
     loss = mmdet.SeesawLoss()
-    assert (loss.num_classes, loss.p, loss.q, loss.eps, loss.loss_weight) == (1203, 0.8, 2.0, 1e-2, 1.0)
+    assert (loss.num_classes, loss.p, loss.q, loss.eps, loss.loss_weight) == (
+        1203,
+        0.8,
+        2.0,
+        1e-2,
+        1.0,
+    )
     assert loss.return_dict and loss.use_sigmoid is False
     assert loss.cum_samples.shape == (1204,) and loss.cum_samples.dtype == torch.float32
     assert loss.custom_cls_channels and loss.custom_activation and loss.custom_accuracy
@@ -198,8 +221,9 @@ def test_avg_factor_zero_with_zero_weights_is_zero():
     x, y, _ = _det_batch(seed=3)
     out = mmdet.SeesawLoss(num_classes=4)(x.float(), y, torch.zeros(12), avg_factor=0)
     assert out["loss_cls_classes"].item() == 0.0 and out["loss_cls_objectness"].item() == 0.0
-    focal = mmdet.FocalLoss()(torch.randn(6, 4), torch.tensor([0, 4, 1, 2, 4, 3]),
-                              torch.zeros(6), avg_factor=0)
+    focal = mmdet.FocalLoss()(
+        torch.randn(6, 4), torch.tensor([0, 4, 1, 2, 4, 3]), torch.zeros(6), avg_factor=0
+    )
     assert focal.item() == 0.0
 
 
@@ -259,13 +283,14 @@ def test_eqlv2_matches_mmdet_over_steps_and_ignores_weight_and_avg_factor():
     theirs = MMDetEQLv2(4, loss_weight=2.0)
     for step in range(5):
         x, y, w = _det_batch(seed=20 + step, columns=5)
-        got, g_got = _grad(lambda z: ours(z, y, w, avg_factor=3.0), x)
-        want, g_want = _grad(lambda z: theirs(z, y), x)
+        got, g_got = _grad(lambda z, w=w, y=y: ours(z, y, w, avg_factor=3.0), x)
+        want, g_want = _grad(lambda z, y=y: theirs(z, y), x)
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
         torch.testing.assert_close(g_got, g_want, rtol=1e-10, atol=1e-12)
         for name in ("pos_grad", "neg_grad", "pos_neg"):
-            torch.testing.assert_close(getattr(ours, name), getattr(theirs, name),
-                                       rtol=1e-10, atol=1e-12)
+            torch.testing.assert_close(
+                getattr(ours, name), getattr(theirs, name), rtol=1e-10, atol=1e-12
+            )
     assert set(ours.state_dict()) == {"pos_grad", "neg_grad", "pos_neg"}
 
 
@@ -285,8 +310,9 @@ def test_eqlv2_hooks():
     want = p.clone()
     want[:, :-1] *= 1 - p[:, -1:]
     torch.testing.assert_close(loss.get_activation(pred), want)
-    torch.testing.assert_close(mmdet.EQLV2Loss(num_classes=3, test_with_obj=False)
-                               .get_activation(pred), p)
+    torch.testing.assert_close(
+        mmdet.EQLV2Loss(num_classes=3, test_with_obj=False).get_activation(pred), p
+    )
 
 
 # ---- Focal -------------------------------------------------------------------------------------
@@ -300,14 +326,25 @@ def test_focal_matches_mmdet(reduction, weight_kind, target_kind):
     x = torch.randn(9, 4, generator=g, dtype=torch.float64) * 2
     labels = torch.randint(0, 5, (9,), generator=g)
     target = labels if target_kind == "labels" else TF.one_hot(labels, 5)[:, :4]
-    weight = {None: None, "row": torch.rand(9, generator=g, dtype=torch.float64),
-              "element": torch.rand(9, 4, generator=g, dtype=torch.float64),
-              "flat": torch.rand(36, generator=g, dtype=torch.float64)}[weight_kind]
+    weight = {
+        None: None,
+        "row": torch.rand(9, generator=g, dtype=torch.float64),
+        "element": torch.rand(9, 4, generator=g, dtype=torch.float64),
+        "flat": torch.rand(36, generator=g, dtype=torch.float64),
+    }[weight_kind]
     for avg in (None, 5.0) if reduction != "sum" else (None,):
-        got, g_got = _grad(lambda z: mmdet.FocalLoss(loss_weight=0.5)(
-            z, target, weight, avg_factor=avg, reduction_override=reduction), x)
-        want, g_want = _grad(lambda z: mmdet_focal(
-            z, target, weight, avg_factor=avg, reduction=reduction, loss_weight=0.5), x)
+        got, g_got = _grad(
+            lambda z, avg=avg: mmdet.FocalLoss(loss_weight=0.5)(
+                z, target, weight, avg_factor=avg, reduction_override=reduction
+            ),
+            x,
+        )
+        want, g_want = _grad(
+            lambda z, avg=avg: mmdet_focal(
+                z, target, weight, avg_factor=avg, reduction=reduction, loss_weight=0.5
+            ),
+            x,
+        )
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
         torch.testing.assert_close(g_got, g_want, rtol=1e-10, atol=1e-12)
 
@@ -320,13 +357,17 @@ def test_mmdet_focal_cases(input_shape):
     target = torch.randint(0, 5, (input_shape[0],), generator=g)
     if len(input_shape) == 4:
         b, n, w, h = input_shape
-        target = TF.one_hot(torch.randint(0, 5, (b * w * h,), generator=g), 5).reshape(
-            b, w, h, n).permute(0, 3, 1, 2)
+        target = (
+            TF.one_hot(torch.randint(0, 5, (b * w * h,), generator=g), 5)
+            .reshape(b, w, h, n)
+            .permute(0, 3, 1, 2)
+        )
     loss_class = mmdet.FocalLoss
     loss = loss_class()(pred, target)
     assert isinstance(loss, torch.Tensor)
-    torch.testing.assert_close(loss.double(), mmdet_focal(pred.double(), target), rtol=1e-5,
-                               atol=1e-7)
+    torch.testing.assert_close(
+        loss.double(), mmdet_focal(pred.double(), target), rtol=1e-5, atol=1e-7
+    )
     assert isinstance(loss_class()(pred, target, reduction_override="mean"), torch.Tensor)
     assert isinstance(loss_class()(pred, target, avg_factor=10), torch.Tensor)
     with pytest.raises(ValueError):
@@ -361,14 +402,24 @@ def test_config_builds_through_mmengine_registry():
     longtail.compat.register(models)
     longtail.compat.register(models)  # idempotent
     # The bbox head's loss_cls as an LVIS config writes it, with only `type` changed.
-    seesaw = models.build(dict(type="longtail.SeesawLoss", p=0.8, q=2.0, num_classes=1203,
-                               loss_weight=1.0))
+    seesaw = models.build(
+        dict(type="longtail.SeesawLoss", p=0.8, q=2.0, num_classes=1203, loss_weight=1.0)
+    )
     assert isinstance(seesaw, mmdet.SeesawLoss) and seesaw.num_classes == 1203
-    eql = models.build(dict(type="longtail.EQLV2Loss", use_sigmoid=True, reduction="mean",
-                            class_weight=None, loss_weight=1.0, num_classes=1203))
+    eql = models.build(
+        dict(
+            type="longtail.EQLV2Loss",
+            use_sigmoid=True,
+            reduction="mean",
+            class_weight=None,
+            loss_weight=1.0,
+            num_classes=1203,
+        )
+    )
     assert isinstance(eql, mmdet.EQLV2Loss)
-    focal = models.build(dict(type="longtail.FocalLoss", use_sigmoid=True, gamma=2.0,
-                              alpha=0.25, loss_weight=1.0))
+    focal = models.build(
+        dict(type="longtail.FocalLoss", use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=1.0)
+    )
     assert isinstance(focal, mmdet.FocalLoss)
     x = torch.randn(8, 1205)
     y = torch.randint(0, 1204, (8,))
@@ -384,8 +435,9 @@ def test_script_bbox_head_call():
     labels = torch.randint(0, 6, (16,))
     label_weights = torch.ones(16)
     avg_factor = max(torch.sum(label_weights > 0).float().item(), 1.0)
-    losses = loss_cls(cls_score, labels, label_weights, avg_factor=avg_factor,
-                      reduction_override=None)
+    losses = loss_cls(
+        cls_score, labels, label_weights, avg_factor=avg_factor, reduction_override=None
+    )
     losses.update(loss_cls.get_accuracy(cls_score, labels))
     sum(v for k, v in losses.items() if k.startswith("loss")).backward()
     assert cls_score.grad is not None and loss_cls.get_activation(cls_score).shape == (16, 6)

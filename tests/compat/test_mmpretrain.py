@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as TF
-
 from longtail.compat import mmpretrain
 
 
@@ -47,8 +46,9 @@ class MMPretrainSeesaw:
         return self.w * weight_reduce_loss(loss, weight, reduction, avg_factor)
 
 
-def mmpretrain_focal(pred, target, weight=None, gamma=2.0, alpha=0.25, reduction="mean",
-                     avg_factor=None):
+def mmpretrain_focal(
+    pred, target, weight=None, gamma=2.0, alpha=0.25, reduction="mean", avg_factor=None
+):
     if target.dim() == 1 or (target.dim() == 2 and target.shape[1] == 1):
         target = torch.zeros(pred.shape, dtype=pred.dtype).scatter_(1, target.view(-1, 1), 1)
     ps = pred.sigmoid()
@@ -80,9 +80,13 @@ def test_seesaw_matches_mmpretrain_over_steps(reduction, avg_factor):
         x = torch.randn(10, 5, generator=g, dtype=torch.float64) * 3
         y = torch.randint(0, 5, (10,), generator=g) ** 2 % 5  # skewed labels
         w = torch.rand(10, generator=g, dtype=torch.float64)
-        got, gg = _grad(lambda z: ours(z, y, w, avg_factor=avg_factor,
-                                       reduction_override=reduction), x)
-        want, gw = _grad(lambda z: theirs(z, y, w, avg_factor=avg_factor, reduction=reduction), x)
+        got, gg = _grad(
+            lambda z, w=w, y=y: ours(z, y, w, avg_factor=avg_factor, reduction_override=reduction),
+            x,
+        )
+        want, gw = _grad(
+            lambda z, w=w, y=y: theirs(z, y, w, avg_factor=avg_factor, reduction=reduction), x
+        )
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
         torch.testing.assert_close(gg, gw, rtol=1e-10, atol=1e-12)
         torch.testing.assert_close(ours.cum_samples, theirs.cum_samples)
@@ -91,7 +95,13 @@ def test_seesaw_matches_mmpretrain_over_steps(reduction, avg_factor):
 def test_seesaw_defaults():
     loss = mmpretrain.SeesawLoss()
     assert loss.num_classes == 1000 and loss.cum_samples.shape == (1000,)
-    assert (loss.p, loss.q, loss.eps, loss.reduction, loss.loss_weight) == (0.8, 2.0, 1e-2, "mean", 1.0)
+    assert (loss.p, loss.q, loss.eps, loss.reduction, loss.loss_weight) == (
+        0.8,
+        2.0,
+        1e-2,
+        "mean",
+        1.0,
+    )
 
 
 # mmpretrain tests/test_models/test_losses.py::test_seesaw_loss, re-expressed.
@@ -120,14 +130,28 @@ def test_focal_matches_mmpretrain(reduction, target_kind, weighted):
     g = torch.Generator().manual_seed(9)
     x = torch.randn(8, 4, generator=g, dtype=torch.float64) * 2
     labels = torch.randint(0, 4, (8,), generator=g)
-    target = {"labels": labels, "column": labels.view(-1, 1),
-              "multilabel": torch.randint(0, 2, (8, 4), generator=g).double()}[target_kind]
+    target = {
+        "labels": labels,
+        "column": labels.view(-1, 1),
+        "multilabel": torch.randint(0, 2, (8, 4), generator=g).double(),
+    }[target_kind]
     w = torch.rand(8, generator=g, dtype=torch.float64) if weighted else None
     for avg in (None, 3.0) if reduction != "sum" else (None,):
-        got, gg = _grad(lambda z: mmpretrain.FocalLoss(gamma=1.5, alpha=0.3, loss_weight=2.0)(
-            z, target, w, avg_factor=avg, reduction_override=reduction), x)
-        want, gw = _grad(lambda z: 2.0 * mmpretrain_focal(
-            z, target, w, gamma=1.5, alpha=0.3, reduction=reduction, avg_factor=avg), x)
+        got, gg = _grad(
+            lambda z, avg=avg: mmpretrain.FocalLoss(gamma=1.5, alpha=0.3, loss_weight=2.0)(
+                z, target, w, avg_factor=avg, reduction_override=reduction
+            ),
+            x,
+        )
+        want, gw = _grad(
+            lambda z, avg=avg: (
+                2.0
+                * mmpretrain_focal(
+                    z, target, w, gamma=1.5, alpha=0.3, reduction=reduction, avg_factor=avg
+                )
+            ),
+            x,
+        )
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
         torch.testing.assert_close(gg, gw, rtol=1e-10, atol=1e-12)
 
@@ -139,10 +163,12 @@ def test_mmpretrain_focal_cases():
     label = torch.Tensor([[1, 0, 1], [0, 1, 0]])
     weight = torch.tensor([0.5, 0.5])
     torch.testing.assert_close(loss(cls_score, label), mmpretrain_focal(cls_score, label))
-    torch.testing.assert_close(loss(cls_score, label, weight=weight),
-                               mmpretrain_focal(cls_score, label, weight))
-    torch.testing.assert_close(loss(cls_score, torch.tensor([0, 1])),
-                               mmpretrain_focal(cls_score, torch.tensor([0, 1])))
+    torch.testing.assert_close(
+        loss(cls_score, label, weight=weight), mmpretrain_focal(cls_score, label, weight)
+    )
+    torch.testing.assert_close(
+        loss(cls_score, torch.tensor([0, 1])), mmpretrain_focal(cls_score, torch.tensor([0, 1]))
+    )
     with pytest.raises(AssertionError):
         loss(cls_score, torch.ones(2, 2))
     with pytest.raises(AssertionError):
@@ -158,6 +184,5 @@ def test_config_builds_through_mmengine_registry():
     focal = models.build(dict(type="longtail.FocalLoss", gamma=2.0, alpha=0.25))
     assert isinstance(focal, mmpretrain.FocalLoss)
     # the classifier head's call: self.loss_module(cls_score, target, avg_factor=..., **kwargs)
-    out = loss(torch.randn(4, 10, requires_grad=True), torch.tensor([1, 2, 2, 9]),
-               avg_factor=4)
+    out = loss(torch.randn(4, 10, requires_grad=True), torch.tensor([1, 2, 2, 9]), avg_factor=4)
     out.backward()

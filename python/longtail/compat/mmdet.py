@@ -438,4 +438,3 @@ def register(registry=None) -> None:
         _registry.register_defaults()
     else:
         _registry.add(registry, _LOSSES)
-

@@ -23,8 +23,6 @@ Example::
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 from torch import Tensor
 
@@ -78,7 +76,7 @@ def sigmoid_focal_loss(
         return _eager(inputs, targets, float(alpha), float(gamma), reduction)
     low_precision = inputs.dtype == torch.float16 or inputs.dtype == torch.bfloat16
     x = inputs.float() if low_precision else inputs
-    alpha_or_none: Optional[float] = None
+    alpha_or_none: float | None = None
     if alpha >= 0:
         alpha_or_none = float(alpha)
     outputs = torch.ops.longtail.sigmoid_loss(
