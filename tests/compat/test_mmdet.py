@@ -441,3 +441,16 @@ def test_script_bbox_head_call():
     losses.update(loss_cls.get_accuracy(cls_score, labels))
     sum(v for k, v in losses.items() if k.startswith("loss")).backward()
     assert cls_score.grad is not None and loss_cls.get_activation(cls_score).shape == (16, 6)
+
+
+def test_register_without_registry_needs_an_openmmlab_package():
+    import importlib.util
+
+    import longtail.compat
+
+    if importlib.util.find_spec("mmdet") or importlib.util.find_spec("mmpretrain"):
+        pytest.skip("mmdetection or mmpretrain is installed")
+    with pytest.raises(ImportError, match="needs mmdetection"):
+        longtail.compat.register()
+    with pytest.raises(TypeError, match=r"registry should be an mmengine\.registry\.Registry"):
+        longtail.compat.register(registry={})

@@ -169,6 +169,13 @@ def test_mmpretrain_focal_cases():
     torch.testing.assert_close(
         loss(cls_score, torch.tensor([0, 1])), mmpretrain_focal(cls_score, torch.tensor([0, 1]))
     )
+    # mmpretrain's expected numbers (multi-label, then single-label with float labels)
+    assert torch.allclose(loss(cls_score, label), torch.tensor(0.8522))
+    assert torch.allclose(loss(cls_score, label, weight=weight), torch.tensor(0.8522 / 2))
+    assert torch.allclose(loss(cls_score, torch.Tensor([0, 1])), torch.tensor(0.86664125))
+    assert torch.allclose(
+        loss(cls_score, torch.Tensor([0, 1]), weight=weight), torch.tensor(0.86664125 / 2)
+    )
     with pytest.raises(AssertionError):
         loss(cls_score, torch.ones(2, 2))
     with pytest.raises(AssertionError):
