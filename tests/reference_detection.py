@@ -22,14 +22,16 @@ def onehot_with_background(target: Tensor, columns: int) -> Tensor:
 def weight_reduce(
     loss: Tensor, weight: Tensor | None, reduction: str, avg_factor: float | None
 ) -> Tensor:
-    """mmdetection's ``weight_reduce_loss`` (without its eps, as spec section 0 states it)."""
+    """mmdetection's ``weight_reduce_loss`` (mmdet/models/losses/utils.py): ``"mean"`` with an
+    ``avg_factor`` divides by ``avg_factor + eps``, eps the float32 epsilon."""
     if weight is not None:
         loss = loss * weight
     if reduction == "none":
         return loss
     if reduction == "sum":
         return loss.sum()
-    return loss.mean() if avg_factor is None else loss.sum() / avg_factor
+    eps = torch.finfo(torch.float32).eps
+    return loss.mean() if avg_factor is None else loss.sum() / (avg_factor + eps)
 
 
 def sigmoid_focal(

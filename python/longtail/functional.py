@@ -403,13 +403,19 @@ def class_balanced_loss(
 # Sigmoid and detection losses (issue #4): sigmoid focal, class-balanced sigmoid/focal, EQL,
 # EQLv2, Seesaw, softmax EQL and BAGS group softmax. Detection labels run over [0, C] with C the
 # background (mmdetection >= 2). "mean" follows mmdetection's weight_reduce_loss: the mean, or
-# sum / avg_factor when an avg_factor is given.
+# sum / (avg_factor + eps) when an avg_factor is given (eps the float32 epsilon).
 # ---------------------------------------------------------------------------------------------
 
 
+# mmdetection's weight_reduce_loss divides by ``avg_factor + eps`` with the float32 epsilon
+# (mmdet/models/losses/utils.py), so avg_factor=0 with all-zero weights gives 0, not 0/0.
+_AVG_FACTOR_EPS = float(torch.finfo(torch.float32).eps)
+
+
 def _check_avg_factor(avg_factor: float | Tensor | None, reduction: str) -> float | None:
-    """``avg_factor`` as a float (a tensor is read once, on the host), checked against
-    ``reduction`` as mmdetection's ``weight_reduce_loss`` does."""
+    """The ``"mean"`` divisor for ``avg_factor``: ``avg_factor + eps`` (float32 epsilon), as
+    mmdetection's ``weight_reduce_loss`` divides; a tensor is read once, on the host. Checked
+    against ``reduction`` as mmdetection does (not with ``"sum"``)."""
     if avg_factor is None:
         return None
     if isinstance(avg_factor, Tensor):
@@ -424,7 +430,7 @@ def _check_avg_factor(avg_factor: float | Tensor | None, reduction: str) -> floa
         raise ValueError(
             f"avg_factor should be None when reduction='sum', but got avg_factor={avg_factor}"
         )
-    return avg_factor
+    return avg_factor + _AVG_FACTOR_EPS
 
 
 def _check_labels_2d(
@@ -494,13 +500,16 @@ def sigmoid_focal_loss(
         input: logits ``(N, C)`` (any shape with a float target).
         target: integer labels ``(N,)`` in ``[0, C]``, where ``C`` is the background (an
             all-negative row; mmdetection's convention), or a float target of the input's
-            shape (torchvision's convention).
+            shape (torchvision's convention); an integer target of the input's rank is a
+            one-hot target (mmdetection's ``pred.dim() == target.dim()`` rule, e.g.
+            ``(B, C, H, W)``).
         gamma: focusing exponent, ``>= 0``; ``0`` is α-weighted BCE.
         alpha: weight of positives (negatives get ``1 − α``); ``None`` or a negative value
             disables it, as torchvision's ``alpha=-1`` does.
         weight: per-sample weights ``(N,)`` (mmdetection's ``label_weights``).
         reduction: ``"none"`` (element losses, input's shape), ``"sum"`` or ``"mean"`` (over all
-            elements, or ``sum / avg_factor``; RetinaNet passes the number of positives).
+            elements, or ``sum / (avg_factor + eps)`` as mmdetection; RetinaNet passes the
+            number of positives).
         ignore_index: label of rows that contribute nothing (integer targets only).
 
     Shape:
@@ -523,6 +532,17 @@ def sigmoid_focal_loss(
     avg_factor = _check_avg_factor(avg_factor, reduction)
     if not isinstance(input, Tensor):
         raise TypeError(f"input should be a torch.Tensor, but got input of type {type(input)}")
+    if (
+        isinstance(target, Tensor)
+        and not target.is_floating_point()
+        and not target.is_complex()
+        and target.dim() == input.dim()
+        and input.is_floating_point()
+    ):
+        # An integer target of the input's rank is already one-hot: mmdetection's FocalLoss
+        # takes ``pred.dim() == target.dim()`` as that (e.g. a (B, C, H, W) one-hot map) and
+        # casts it with ``target.type_as(pred)``.
+        target = target.to(_compute_dtype(input).dtype)
     if isinstance(target, Tensor) and target.is_floating_point():
         if not input.is_floating_point():
             raise TypeError(
@@ -599,6 +619,26 @@ def _check_frequencies(class_frequencies: Counts) -> Tensor:
     return as_class_counts(class_frequencies, name="class_frequencies")
 
 
+def _frequency_dtype(class_frequencies: Counts) -> torch.dtype:
+    """The dtype the frequencies arrived in: a floating tensor's or array's own, else torch's
+    default (what ``torch.tensor(list)`` gives; the official code builds a ``FloatTensor``)."""
+    if isinstance(class_frequencies, Tensor) and class_frequencies.is_floating_point():
+        return class_frequencies.dtype
+    if isinstance(class_frequencies, np.ndarray) and class_frequencies.dtype.kind == "f":
+        return torch.from_numpy(np.zeros(0, dtype=class_frequencies.dtype)).dtype
+    return torch.get_default_dtype()
+
+
+def _eql_negative_weight(class_frequencies: Counts, lambda_: float) -> Tensor:
+    """``1 − T_λ(f) = [f >= λ]`` as float64, the comparison done in the frequencies' own dtype:
+    the official ``freq_info < lambda_`` compares a float32 tensor with a Python float in
+    float32 (eql.detectron2, ``eql.py`` ``threshold_func``), which decides a frequency equal to
+    λ in float32 but not in float64."""
+    freq = _check_frequencies(class_frequencies)
+    own = freq.to(_frequency_dtype(class_frequencies))
+    return (own >= lambda_).to(torch.float64)
+
+
 def equalization_loss(
     input: Tensor,
     target: Tensor,
@@ -637,15 +677,14 @@ def equalization_loss(
     check_reduction(reduction)
     lambda_ = check_real("lambda_", lambda_, low=0.0)
     avg_factor = _check_avg_factor(avg_factor, reduction)
-    freq = _check_frequencies(class_frequencies)
-    _check_labels_2d(input, target, freq.numel(), " (one per class in class_frequencies)")
-    neg = (freq >= lambda_).to(torch.float64)  # 1 − T_λ(f)
+    neg = _eql_negative_weight(class_frequencies, lambda_)
+    _check_labels_2d(input, target, neg.numel(), " (one per class in class_frequencies)")
     loss, _ = _sigmoid_run(
         input,
         target,
         neg_weight=neg,
         neg_weight_fg_only=True,
-        num_labels=freq.numel() + 1,
+        num_labels=neg.numel() + 1,
         reduction=reduction,
         normalization="rows",
         avg_factor=avg_factor,
@@ -906,7 +945,7 @@ def seesaw_loss(
             (0 = object, 1 = background) over every row, both with the same ``weight`` and
             ``avg_factor``.
         weight: per-sample weights ``(N,)`` (mmdetection's ``label_weights``).
-        reduction: ``"mean"`` (per term: mean over its rows, or ``sum / avg_factor``),
+        reduction: ``"mean"`` (per term: mean over its rows, or ``sum / (avg_factor + eps)``),
             ``"sum"`` or ``"none"`` (per row).
         ignore_index: label of rows that contribute nothing.
         return_dict: return ``{"loss_cls_classes", "loss_cls_objectness"}`` (as mmdetection)

@@ -355,7 +355,8 @@ class SigmoidFocalLoss(nn.Module):
     Args:
         gamma: focusing exponent (2).
         alpha: weight of positives (0.25); ``None`` or negative disables it.
-        reduction: ``"mean"`` (over elements, or ``sum / avg_factor``), ``"sum"`` or ``"none"``.
+        reduction: ``"mean"`` (over elements, or ``sum / (avg_factor + eps)``), ``"sum"``
+            or ``"none"``.
         ignore_index: label of rows that contribute nothing.
 
     Shape:
@@ -430,8 +431,10 @@ class EqualizationLoss(nn.Module):
         super().__init__()
         self.lambda_ = check_real("lambda_", lambda_, low=0.0)
         self.reduction = check_reduction(reduction)
+        # Kept in the frequencies' own dtype: the threshold is compared in it.
+        frequencies = as_class_counts(class_frequencies, name="class_frequencies")
         self.register_buffer(
-            "class_frequencies", as_class_counts(class_frequencies, name="class_frequencies")
+            "class_frequencies", frequencies.to(F._frequency_dtype(class_frequencies))
         )
 
     def forward(
@@ -681,8 +684,10 @@ class SoftmaxEqualizationLoss(nn.Module):
         self.generator = generator
         self.reduction = check_reduction(reduction)
         self.ignore_index = int(ignore_index)
+        # Kept in the frequencies' own dtype: the threshold is compared in it.
+        frequencies = as_class_counts(class_frequencies, name="class_frequencies")
         self.register_buffer(
-            "class_frequencies", as_class_counts(class_frequencies, name="class_frequencies")
+            "class_frequencies", frequencies.to(F._frequency_dtype(class_frequencies))
         )
 
     def forward(self, input: Tensor, target: Tensor, beta: Tensor | None = None) -> Tensor:

@@ -37,6 +37,8 @@ def _value_and_grad(fn, x):
 def test_labels_match_mmdet(reduction, gamma, alpha, backend):
     x, y, w = _batch()
     avg = 7.0 if reduction == "mean" else None
+    # The kernel takes the divisor; the public layer passes mmdetection's avg_factor + eps.
+    divisor = None if avg is None else avg + torch.finfo(torch.float32).eps
     for weight in (None, w):
         got, gg = _value_and_grad(
             lambda z, weight=weight: _autograd.sigmoid_loss(
@@ -46,7 +48,7 @@ def test_labels_match_mmdet(reduction, gamma, alpha, backend):
                 gamma=gamma,
                 alpha=alpha,
                 reduction=reduction,
-                avg_factor=avg,
+                avg_factor=divisor,
                 backend=backend,
             )[0],
             x,
