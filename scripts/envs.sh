@@ -11,7 +11,7 @@ ROOT="${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 ENVS=(".venv 3.11 2.13.0 accelerator" ".venv-torch2.15 3.12 2.15.0 -" ".venv-torch2.4 3.10 2.4.1 -")
 TEST_DEPS=("numpy>=1.24" "pytest>=8" "hypothesis>=6.100" "scikit-learn>=1.3" "scipy>=1.10" "matplotlib>=3.7")
 # The real packages the integration tests drive (pure Python), where they fit the torch.
-INTEGRATION_DEPS=("mmengine" "pytorch-lightning==2.6.*" "torchdata==0.11.*")
+INTEGRATION_DEPS=("mmengine==0.10.*" "pytorch-lightning==2.6.*" "torchdata==0.11.*")
 
 # The interpreter for Python X.Y: pyenv's, else one on the PATH.
 find_python() {

@@ -56,7 +56,11 @@ fn seesaw_loss_py(
         }
         let (loss, grad) = seesaw_loss_tch(&input, &labels(target.0)?, &tensors)?;
         // Two outputs that alias neither each other nor the inputs (the custom-op rule).
-        let own = |t: Tensor| -> Result<Tensor> { Ok(t.f_contiguous()?.f_clone()?) };
+        let own = |t: Tensor| -> Result<Tensor> {
+            let mut out = t.f_empty_like()?;
+            out.f_copy_(&t)?;
+            Ok(out)
+        };
         let (cls, obj) = match (tensors.reduction, form) {
             (Reduction::None, SeesawForm::Objectness) => {
                 let l = loss.f_reshape([-1, 2])?;

@@ -1132,7 +1132,10 @@ def _group_softmax(
     )
     targets = label_map.to(target.device)[:, target.clamp(0, label_map.shape[1] - 1)].T
     bad = (target < 0) | (target >= label_map.shape[1])
-    if bad.any():
+    if target.device.type != "cpu":
+        # A device-side assert, not a host read (which would sync with the device each call).
+        torch._assert_async(~bad.any())
+    elif bad.any():
         i = int(torch.nonzero(bad)[0, 0])
         raise OutOfRangeError(
             f"target should contain labels in [0, {label_map.shape[1]}), but got "
