@@ -18,7 +18,6 @@ import contextlib
 import longtail
 import pytest
 import torch
-
 from _testing import requires_cuda
 
 COUNTS = [60.0, 25.0, 9.0, 4.0, 2.0]

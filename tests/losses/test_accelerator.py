@@ -8,7 +8,6 @@ import pytest
 import torch
 from longtail import _accelerator
 from longtail.exceptions import InvalidArgumentError, OutOfRangeError
-
 from losses.test_fallback import (
     DTYPES,
     TOL,
