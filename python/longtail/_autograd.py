@@ -6,7 +6,10 @@ scales the saved gradient by the incoming one. Eager calls go through the autogr
 implementations, so graphs trace with ``fullgraph=True``.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: torch 2.4's custom-op schema inference reads the
+# annotations as objects, and only knows `typing.Optional` (not `X | None`).
+
+from typing import List, Optional
 
 import torch
 from torch import Tensor
@@ -87,17 +90,17 @@ class SoftmaxLossFn(torch.autograd.Function):
 def softmax_loss_op(
     input: Tensor,
     target: Tensor,
-    offsets: Tensor | None,
-    margins: Tensor | None,
-    weight: Tensor | None,
-    alpha: Tensor | None,
+    offsets: Optional[Tensor],
+    margins: Optional[Tensor],
+    weight: Optional[Tensor],
+    alpha: Optional[Tensor],
     scale: float,
     gamma: float,
     label_smoothing: float,
     ignore_index: int,
     reduction: str,
     normalization: str,
-    avg_factor: float | None,
+    avg_factor: Optional[float],
 ) -> tuple[Tensor, Tensor]:
     return _kernels.softmax_loss(
         input,
@@ -297,18 +300,18 @@ class SigmoidLossFn(torch.autograd.Function):
 def sigmoid_loss_op(
     input: Tensor,
     target: Tensor,
-    weight: Tensor | None,
-    label_weight: Tensor | None,
-    pos_weight: Tensor | None,
-    neg_weight: Tensor | None,
-    num_labels: int | None,
+    weight: Optional[Tensor],
+    label_weight: Optional[Tensor],
+    pos_weight: Optional[Tensor],
+    neg_weight: Optional[Tensor],
+    num_labels: Optional[int],
     gamma: float,
-    alpha: float | None,
+    alpha: Optional[float],
     neg_weight_fg_only: bool,
     ignore_index: int,
     reduction: str,
     normalization: str,
-    avg_factor: float | None,
+    avg_factor: Optional[float],
     collect_stats: bool,
 ) -> tuple[Tensor, Tensor, Tensor]:
     return _kernels.sigmoid_loss(
@@ -503,9 +506,9 @@ class SeesawLossFn(torch.autograd.Function):
 def seesaw_loss_op(
     input: Tensor,
     target: Tensor,
-    counts: Tensor | None,
-    factors: Tensor | None,
-    weight: Tensor | None,
+    counts: Optional[Tensor],
+    factors: Optional[Tensor],
+    weight: Optional[Tensor],
     num_classes: int,
     mode: str,
     p: float,
@@ -513,7 +516,7 @@ def seesaw_loss_op(
     eps: float,
     ignore_index: int,
     reduction: str,
-    avg_factor: float | None,
+    avg_factor: Optional[float],
 ) -> tuple[Tensor, Tensor, Tensor]:
     return _kernels.seesaw_loss(
         input,
@@ -640,7 +643,7 @@ class GroupSoftmaxFn(torch.autograd.Function):
 
 @torch.library.custom_op("longtail::group_softmax_loss", mutates_args=())
 def group_softmax_loss_op(
-    input: Tensor, targets: Tensor, weights: Tensor, offsets: list[int], reduction: str
+    input: Tensor, targets: Tensor, weights: Tensor, offsets: List[int], reduction: str
 ) -> tuple[Tensor, Tensor]:
     return _kernels.group_softmax_loss(input, targets, weights, offsets, reduction=reduction)
 
