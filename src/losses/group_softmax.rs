@@ -4,8 +4,8 @@
 //! weight `w` (BAGS's sampled "keep" mask divided by the group's normaliser, prepared by the
 //! caller). The gradient of group g is `w_ig (softmax − onehot)`, computed in the same pass.
 
-use super::rows::{run_blocks, BlockWork};
-use super::softmax::{exp_shift_sum, max_lanes};
+use super::blocks::{run_blocks, BlockPlan, BlockWork};
+use super::lanes::{exp_shift_sum, max_lanes};
 use super::{Real, Reduction};
 use crate::error::{CoreError, Result};
 
@@ -22,6 +22,8 @@ pub struct GroupSoftmaxParams<'a, T> {
     pub reduction: Reduction,
 }
 
+/// Rows per rayon task; fixed by the shape alone, so results do not depend on the number of
+/// threads.
 const BLOCK_ROWS: usize = 32;
 
 /// Computes the group-softmax loss into `loss` (length N for `Reduction::None`, else 1) and its
@@ -72,7 +74,14 @@ pub fn group_softmax_loss<T: Real>(
     let none = p.reduction == Reduction::None;
     let out = if none { Some(&mut *loss) } else { None };
     let work = GroupBlocks { p, k, g_count };
-    let blocks = run_blocks(input, grad, out, 1, k, BLOCK_ROWS, &work);
+    let plan = BlockPlan {
+        row_elems: k,
+        out_per_row: 1,
+        block_rows: BLOCK_ROWS,
+        parallel_min_elems: 0,
+        flush_denormals: false,
+    };
+    let blocks = run_blocks(input, grad, out, &plan, &work);
     if let Some(i) = blocks.iter().find_map(|b| b.1) {
         return Err(CoreError::invalid(format!(
             "input should not contain NaN, but got NaN logits in row {i}"

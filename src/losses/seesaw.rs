@@ -15,9 +15,9 @@
 //! `C_{yj} = max(1, e_j/(s·σ̂_y))^q` in terms of `e_j = exp(z_j − max z)` and `s = Σ e`, a row
 //! costs one `exp` per element.
 
-use super::rows::{inverse_divisor, run_blocks, BlockWork};
-use super::softmax::{exp_shift_sum, max_lanes};
-use super::{Real, Reduction};
+use super::blocks::{run_blocks, BlockPlan, BlockWork};
+use super::lanes::{exp_shift_sum, max_lanes, sum_lanes};
+use super::{inverse_divisor, Real, Reduction};
 use crate::error::{CoreError, Result};
 
 /// Which head layout the logits follow; C is the number of (foreground) classes.
@@ -77,6 +77,8 @@ pub struct SeesawParams<'a, T> {
     pub avg_factor: Option<f64>,
 }
 
+/// Rows per rayon task; fixed by the shape alone, so results do not depend on the number of
+/// threads.
 const BLOCK_ROWS: usize = 32;
 
 /// Computes the Seesaw loss and its gradient. `input` is `(N, K)` with K given by the form.
@@ -201,7 +203,14 @@ pub fn seesaw_loss<T: Real>(
         target,
         per_row,
     };
-    let blocks = run_blocks(input, grad, out, per_row, k, BLOCK_ROWS, &work);
+    let plan = BlockPlan {
+        row_elems: k,
+        out_per_row: per_row,
+        block_rows: BLOCK_ROWS,
+        parallel_min_elems: 0,
+        flush_denormals: false,
+    };
+    let blocks = run_blocks(input, grad, out, &plan, &work);
     if let Some(i) = blocks.iter().find_map(|b| b.2) {
         return Err(CoreError::invalid(format!(
             "input should not contain NaN, but got NaN logits in row {i}"
@@ -402,7 +411,7 @@ impl<T: Real> Ctx<'_, '_, T> {
             }
         }
         e[y] = e_y;
-        super::rows::sum_lanes(e)
+        sum_lanes(e)
     }
 }
 
