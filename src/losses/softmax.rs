@@ -520,4 +520,43 @@ mod tests {
         let mean = rows.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
         assert!((l1[0] as f64 - mean).abs() < 1e-5);
     }
+
+    /// A NaN logit makes its own row's loss and gradient NaN, as in `F.cross_entropy`, and no
+    /// other row's, with and without the focal factor, weights and smoothing. The focal factor
+    /// used to clamp `1 − e^{−L}` with a max that dropped NaN, giving that row a loss of 0.
+    #[test]
+    fn nan_logit_propagates_to_its_row_only() {
+        let (n, c) = (3, 4);
+        let mut z: Vec<f32> = logits(n, c).iter().map(|&v| v as f32).collect();
+        z[c + 2] = f32::NAN;
+        let t = [0i64, 1, 3];
+        let weight = [1.0f32, 0.5, 2.0, 1.0];
+        for (gamma, eps, w) in [
+            (0.0, 0.0, None),
+            (2.0, 0.0, None),
+            (1.5, 0.1, Some(&weight[..])),
+            (2.0, 0.0, Some(&weight[..])),
+        ] {
+            let p = SoftmaxLossParams {
+                gamma,
+                label_smoothing: eps,
+                weight: w,
+                reduction: Reduction::None,
+                ..SoftmaxLossParams::cross_entropy()
+            };
+            let (mut l, mut g) = (vec![0.0f32; n], vec![0.0f32; n * c]);
+            softmax_loss(&z, &t, Layout { n, c, d: 1 }, &p, &mut l, &mut g).unwrap();
+            assert!(l[1].is_nan(), "γ={gamma} ε={eps}: {l:?}");
+            assert!(g[c..2 * c].iter().all(|v| v.is_nan()), "γ={gamma}: {g:?}");
+            assert!(l[0].is_finite() && l[2].is_finite(), "γ={gamma}: {l:?}");
+            assert!(g[..c].iter().chain(&g[2 * c..]).all(|v| v.is_finite()));
+            let mut mean = [0.0f32];
+            let p = SoftmaxLossParams {
+                reduction: Reduction::Mean,
+                ..p
+            };
+            softmax_loss(&z, &t, Layout { n, c, d: 1 }, &p, &mut mean, &mut g).unwrap();
+            assert!(mean[0].is_nan());
+        }
+    }
 }
