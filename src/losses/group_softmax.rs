@@ -1,4 +1,5 @@
-//! One fused kernel for group softmax (BAGS, Li et al. CVPR 2020): the logits of a row are cut
+//! One fused kernel for group softmax (BAGS, Li et al., CVPR 2020; the port in
+//! tztztztztz/eqlv2 `mmdet/models/losses/group_softmax.py`): the logits of a row are cut
 //! into G consecutive groups of columns, each a separate softmax, and the row loss is
 //! `ℓ_i = Σ_g w_ig · CE(z_i[group g], t_ig)` with a per-(row, group) target position `t` and
 //! weight `w` (BAGS's sampled "keep" mask divided by the group's normaliser, prepared by the

@@ -1,6 +1,8 @@
-//! One fused kernel for Seesaw loss (Wang et al. CVPR 2021) in its classification and detection
-//! forms, and for softmax EQL (which is the same "softmax with constant factors on the
-//! non-target terms" with a random 0/1 factor).
+//! One fused kernel for Seesaw loss (Wang et al., CVPR 2021; open-mmlab/mmdetection
+//! `mmdet/models/losses/seesaw_loss.py`) in its classification and detection forms, and for
+//! softmax EQL (Tan et al., CVPR 2020; jiawei-ren/BalancedMetaSoftmax-Classification
+//! `loss/EQV1SoftmaxLoss.py`), which is the same "softmax with constant factors on the
+//! non-target terms" with a random 0/1 factor.
 //!
 //! For a row with foreground label y the class term is
 //! `ℓ = −log( e^{z_y} / (e^{z_y} + Σ_{j≠y} S_{yj} e^{z_j}) )` with `S_{yj} = M_{yj}·C_{yj}·K_{ij}`:

@@ -1,6 +1,9 @@
 //! One fused kernel for the sigmoid (binary cross-entropy) family of detection losses: sigmoid
-//! focal loss (torchvision / mmdetection), the class-balanced sigmoid and focal losses, EQL and
-//! EQLv2 are all this one function with different weights.
+//! focal loss (Lin et al., ICCV 2017; pytorch/vision `torchvision/ops/focal_loss.py`,
+//! open-mmlab/mmdetection `mmdet/models/losses/focal_loss.py`), the class-balanced sigmoid and
+//! focal losses (Cui et al., CVPR 2019), EQL (Tan et al., CVPR 2020; tztztztztz/eqlv2
+//! `mmdet/models/losses/eql.py`) and EQLv2 (Tan et al., CVPR 2021; tztztztztz/eqlv2
+//! `mmdet/models/losses/eqlv2.py`) are all this one function with different weights.
 //!
 //! Every element `(i, j)` of the logits `z` has a target `t_ij ∈ [0, 1]` (one-hot from a label,
 //! or given densely) and the loss
@@ -773,7 +776,7 @@ mod precision_tests {
         err <= 1e-5 * want.abs() || err <= 1e-44
     }
 
-    /// Issue: f32 easy positives (t = 1, z ≥ 4) lost up to 8.6e-4 of relative precision, and
+    /// f32 easy positives (t = 1, z ≥ 4) used to lose up to 8.6e-4 of relative precision, and
     /// the loss at z = 16 was 0 (exact 1.1e-7), from `softplus(z) − z` and `1 − σ`.
     #[test]
     fn f32_loss_and_gradient_within_1e_5_of_f64_on_minus_30_to_30() {

@@ -7,7 +7,15 @@
 //! with `h(L) = L` or, for focal losses, `h(L) = (1 − e^{−L})^γ · L`. With unit weights and no
 //! smoothing `1 − e^{−L} = 1 − p_y`, the softmax focal factor; with class weights it is the
 //! LDAM-DRW `FocalLoss`. Logit adjustment, Balanced Softmax (offsets), LDAM (margins, scale),
-//! weighted and class-balanced CE (weights) and focal loss are all this one function.
+//! weighted and class-balanced CE (weights) and focal loss are all this one function:
+//! * logit adjustment, `b = τ·log π` (Menon et al., ICLR 2021; google-research/google-research
+//!   `logit_adjustment/main.py`);
+//! * Balanced Softmax, `b = log n` (Ren et al., NeurIPS 2020;
+//!   jiawei-ren/BalancedMetaSoftmax-Classification `loss/BalancedSoftmaxLoss.py`);
+//! * LDAM, `m_y ∝ n_y^{−1/4}` with scale s (Cao et al., NeurIPS 2019; kaidic/LDAM-DRW
+//!   `losses.py`, `LDAMLoss`, whose `FocalLoss` is the weighted focal form here);
+//! * class-balanced weights `(1 − β)/(1 − β^{n})` (Cui et al., CVPR 2019);
+//! * softmax focal loss (Lin et al., ICCV 2017).
 //!
 //! The gradient has the closed form `∂ℓ/∂z_j = s·(P·p_j − Q·[j = y] − R·w_j)` with three row
 //! scalars, so one pass over a row (resident in L1) yields the loss and the gradient.
