@@ -66,6 +66,9 @@ fn has_avx2_fma() -> bool {
     false
 }
 
+/// A block's index with its gradient, input and output slices, as the zipped chunks yield them.
+type BlockSlices<'s, T> = (usize, ((&'s mut [T], &'s [T]), &'s mut [T]));
+
 /// Runs `work` over the blocks of `plan` and returns one result per block, in block order.
 /// `input` holds whole rows (`grad` the same number of elements, `out` `out_per_row` per row);
 /// an empty input gives no block.
@@ -106,8 +109,7 @@ where
         Some(out) if plan.out_per_row > 0 => {
             debug_assert_eq!(out.len(), rows * plan.out_per_row);
             let out_elems = block_rows * plan.out_per_row;
-            let each =
-                |(b, ((g, z), o)): (usize, ((&mut [T], &[T]), &mut [T]))| block(b, z, g, Some(o));
+            let each = |(b, ((g, z), o)): BlockSlices<'_, T>| block(b, z, g, Some(o));
             if par {
                 grad.par_chunks_mut(block_elems)
                     .zip(input.par_chunks(block_elems))

@@ -153,7 +153,7 @@ mod tests {
     use super::*;
 
     fn ce(z: &[f64], t: usize) -> f64 {
-        let mx = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let mx = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         mx + z.iter().map(|v| (v - mx).exp()).sum::<f64>().ln() - z[t]
     }
 

@@ -373,7 +373,7 @@ mod tests {
             let x: Vec<f64> = (0..len)
                 .map(|i| ((i * 37 % 11) as f64 - 5.0) * 0.5)
                 .collect();
-            let want_max = x.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let want_max = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             assert_eq!(max_lanes(&x), want_max, "len={len}");
             let want_sum: f64 = x.iter().sum();
             assert!((sum_lanes(&x) - want_sum).abs() < 1e-12, "len={len}");
@@ -383,7 +383,7 @@ mod tests {
             for j in 0..len {
                 assert_eq!(u[j], 2.0 * x[j] + b[j]);
             }
-            assert_eq!(m, u.iter().cloned().fold(f64::NEG_INFINITY, f64::max));
+            assert_eq!(m, u.iter().copied().fold(f64::NEG_INFINITY, f64::max));
             let mut e = x.clone();
             let s = exp_shift_sum(&mut e, want_max);
             for j in 0..len {

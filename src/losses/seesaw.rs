@@ -171,7 +171,7 @@ pub fn seesaw_loss<T: Real>(
     let pw: Vec<T> = match (mitigation, p.counts) {
         (true, Some(counts)) => {
             let logs: Vec<f64> = counts.iter().map(|&v| v.to_f64().max(1.0).ln()).collect();
-            let top = logs.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let top = logs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             logs.iter()
                 .map(|&l| T::from_f64((p.p.to_f64() * (l - top)).exp()))
                 .collect()
@@ -440,7 +440,7 @@ mod tests {
     /// The direct formula: CE of z + log S on the non-target columns.
     fn direct(z: &[f64], y: usize, counts: &[f64], p: f64, q: f64) -> f64 {
         let c = z.len();
-        let mx = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let mx = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let s: f64 = z.iter().map(|v| (v - mx).exp()).sum();
         let sig: Vec<f64> = z.iter().map(|v| (v - mx).exp() / s).collect();
         let mut u = z.to_vec();
@@ -454,7 +454,7 @@ mod tests {
             let comp = if ratio > 1.0 { ratio.powf(q) } else { 1.0 };
             u[j] += (m * comp).ln();
         }
-        let mu = u.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let mu = u.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         mu + u.iter().map(|v| (v - mu).exp()).sum::<f64>().ln() - u[y]
     }
 

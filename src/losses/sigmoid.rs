@@ -30,7 +30,7 @@ pub use super::Real as SigmoidReal;
 
 /// `(log(1 + e^{−|z|}), σ(z), σ(−z))` from one `exp(−|z|)`. Both σ(z) and `1 − σ(z) = σ(−z)`
 /// are computed as quotients, never as `1 − σ`, so that each keeps its full relative precision
-/// for |z| up to 87 (f32): `1 − σ(16)` as a difference is 1.19e-7 (one ulp of 1) where the
+/// wherever it is a normal float (|z| < 87 in f32): `1 − σ(16)` as a difference is 1.19e-7 (one ulp of 1) where the
 /// value is 1.13e-7. `softplus(±z) = max(±z, 0) + log(1 + e^{−|z|})` follow without a
 /// cancellation. NaN propagates to all three.
 #[inline(always)]
