@@ -351,4 +351,47 @@ mod tests {
         );
         assert_eq!(kept, vec![5e-39, 5e-39]);
     }
+
+    /// The kernels on top of the driver: the same bits in a pool of 1 thread and of 4, for a
+    /// shape of many blocks (softmax: 3000 rows of 40 is 8 blocks; sigmoid: 24 blocks).
+    #[test]
+    fn kernels_give_the_same_bits_for_any_thread_count() {
+        use crate::losses::sigmoid::{sigmoid_loss, SigmoidLossParams, SigmoidTarget};
+        use crate::losses::softmax::{softmax_loss, SoftmaxLossParams};
+        use crate::losses::Layout;
+
+        let (n, c) = (3000, 40);
+        let input: Vec<f32> = data(n * c)
+            .iter()
+            .map(|&v| (v * 8.0 - 4.0) as f32)
+            .collect();
+        let labels: Vec<i64> = (0..n).map(|i| (i * 7 % (c + 1)) as i64).collect();
+        let softmax_labels: Vec<i64> = labels.iter().map(|&y| y % c as i64).collect();
+        let run_in = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let p = SoftmaxLossParams {
+                    gamma: 2.0,
+                    ..SoftmaxLossParams::cross_entropy()
+                };
+                let (mut l1, mut g1) = ([0.0f32], vec![0.0f32; n * c]);
+                let layout = Layout { n, c, d: 1 };
+                softmax_loss(&input, &softmax_labels, layout, &p, &mut l1, &mut g1).unwrap();
+                let (mut l2, mut g2, mut st) = ([0.0f32], vec![0.0f32; n * c], vec![0.0f32; 2 * c]);
+                let target = SigmoidTarget::Labels {
+                    labels: &labels,
+                    num_labels: c + 1,
+                    ignore_index: -100,
+                };
+                let p = SigmoidLossParams::<f32>::bce();
+                sigmoid_loss(&input, target, c, &p, &mut l2, &mut g2, Some(&mut st)).unwrap();
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                (bits(&l1), bits(&g1), bits(&l2), bits(&g2), bits(&st))
+            })
+        };
+        assert_eq!(run_in(4), run_in(1));
+    }
 }
