@@ -268,9 +268,10 @@ def sigmoid_loss(
 
     s = torch.sigmoid(x)
     s_neg = torch.sigmoid(-x)  # 1 − σ without the cancellation for large positive logits
-    # BCE with logits: max(z, 0) − z·t + log1p(e^{−|z|}).
-    bce = x.clamp_min(0.0) - x * t + torch.log1p(torch.exp(-x.abs()))
-    s_minus_t = s - t
+    # BCE with logits, log1p(e^{−|z|}) plus the linear part of the logit's side: no difference
+    # of nearly equal numbers, so easy positives keep float32 relative precision (as the kernel).
+    bce = torch.log1p(torch.exp(-x.abs())) + torch.where(x >= 0, x * one_m_t, -x * t)
+    s_minus_t = s * one_m_t - s_neg * t
     if gamma > 0:
         # d(q^γ)/dz = γ q^{γ−1}·σ(1−σ)(1−2t), whose limit at q = 0 is 0.
         q = s * one_m_t + s_neg * t

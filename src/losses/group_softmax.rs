@@ -1,11 +1,12 @@
-//! One fused kernel for group softmax (BAGS, Li et al. CVPR 2020): the logits of a row are cut
+//! One fused kernel for group softmax (BAGS, Li et al., CVPR 2020; the port in
+//! tztztztztz/eqlv2 `mmdet/models/losses/group_softmax.py`): the logits of a row are cut
 //! into G consecutive groups of columns, each a separate softmax, and the row loss is
 //! `ℓ_i = Σ_g w_ig · CE(z_i[group g], t_ig)` with a per-(row, group) target position `t` and
 //! weight `w` (BAGS's sampled "keep" mask divided by the group's normaliser, prepared by the
 //! caller). The gradient of group g is `w_ig (softmax − onehot)`, computed in the same pass.
 
-use super::rows::{run_blocks, BlockWork};
-use super::softmax::{exp_shift_sum, max_lanes};
+use super::blocks::{run_blocks, BlockPlan, BlockWork};
+use super::lanes::{exp_shift_sum, max_lanes};
 use super::{Real, Reduction};
 use crate::error::{CoreError, Result};
 
@@ -22,6 +23,8 @@ pub struct GroupSoftmaxParams<'a, T> {
     pub reduction: Reduction,
 }
 
+/// Rows per rayon task; fixed by the shape alone, so results do not depend on the number of
+/// threads.
 const BLOCK_ROWS: usize = 32;
 
 /// Computes the group-softmax loss into `loss` (length N for `Reduction::None`, else 1) and its
@@ -72,7 +75,14 @@ pub fn group_softmax_loss<T: Real>(
     let none = p.reduction == Reduction::None;
     let out = if none { Some(&mut *loss) } else { None };
     let work = GroupBlocks { p, k, g_count };
-    let blocks = run_blocks(input, grad, out, 1, k, BLOCK_ROWS, &work);
+    let plan = BlockPlan {
+        row_elems: k,
+        out_per_row: 1,
+        block_rows: BLOCK_ROWS,
+        parallel_min_elems: 0,
+        flush_denormals: false,
+    };
+    let blocks = run_blocks(input, grad, out, &plan, &work);
     if let Some(i) = blocks.iter().find_map(|b| b.1) {
         return Err(CoreError::invalid(format!(
             "input should not contain NaN, but got NaN logits in row {i}"
@@ -143,7 +153,7 @@ mod tests {
     use super::*;
 
     fn ce(z: &[f64], t: usize) -> f64 {
-        let mx = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let mx = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         mx + z.iter().map(|v| (v - mx).exp()).sum::<f64>().ln() - z[t]
     }
 

@@ -1,11 +1,17 @@
 //! Loss kernels. Each CPU kernel takes plain slices, computes the loss and its gradient with
 //! respect to the logits in one pass over the data, and splits rows across rayon.
+//!
+//! Layout: [`lanes`] holds the vector building blocks (lane reductions, f32 `exp`/`log`, the
+//! denormal flush), `blocks` the one row-block driver every kernel runs on, [`real`] the float
+//! trait; each family has its CPU kernel (`softmax.rs`, ...) and, with the `torch` feature, the
+//! same math as libtorch ops beside it (`softmax_tch.rs`, ...).
 
+pub(crate) mod blocks;
 pub mod group_softmax;
 #[cfg(feature = "torch")]
 pub mod group_softmax_tch;
+pub mod lanes;
 pub mod real;
-pub(crate) mod rows;
 pub mod seesaw;
 #[cfg(feature = "torch")]
 pub mod seesaw_tch;
@@ -104,6 +110,16 @@ impl Layout {
 #[cfg(feature = "torch")]
 pub(crate) fn on_host(t: &tch::Tensor) -> bool {
     t.device() == tch::Device::Cpu
+}
+
+/// The divisor of `reduction="mean"` as a multiplier: `1/d`, or 0 when `d = 0` (an empty or
+/// all-ignored batch, whose gradient rows are all 0 anyway and whose mean is NaN, as in torch).
+pub(crate) fn inverse_divisor(d: f64) -> f64 {
+    if d == 0.0 {
+        0.0
+    } else {
+        1.0 / d
+    }
 }
 
 /// Checks that an optional per-class parameter has one entry per class.

@@ -1,6 +1,10 @@
-//! The float types the kernels run on (f32 and f64), with a vectorisable `exp` for f32.
+//! The one float trait the kernels are generic over (f32 and f64). The `*_bulk` methods are the
+//! forms used inside row loops: for f32 they are the branch-free approximations of
+//! [`super::lanes`], which LLVM vectorises; for f64 they are `std`'s.
 
 use std::ops::{Add, Div, Mul, Neg, Sub};
+
+use super::lanes::{exp_f32, ln_1p_unit_f32, ln_f32};
 
 pub trait Real:
     Copy
@@ -20,156 +24,124 @@ pub trait Real:
     const NEG_INFINITY: Self;
     fn from_f64(x: f64) -> Self;
     fn to_f64(self) -> f64;
-    /// `exp` for bulk use inside row loops; written so that LLVM vectorises it for f32.
+    /// `exp` for bulk use inside row loops.
     fn exp_bulk(self) -> Self;
+    /// `log(1 + x)` for `x ∈ [0, 1]`, for bulk use inside row loops.
+    fn ln_1p_bulk(self) -> Self;
+    /// `log(x)` for `x ≥ 0`, for bulk use inside row loops.
+    fn ln_bulk(self) -> Self;
     fn exp(self) -> Self;
     fn ln(self) -> Self;
     fn exp_m1(self) -> Self;
     fn powf(self, e: Self) -> Self;
+    fn powi(self, n: i32) -> Self;
+    fn abs(self) -> Self;
+    /// The larger of the two, ignoring a NaN `other` (a NaN `self` gives `other`), as
+    /// `f32::max` does.
     fn max(self, other: Self) -> Self;
     fn is_nan(self) -> bool;
 }
 
-impl Real for f64 {
-    const ZERO: Self = 0.0;
-    const ONE: Self = 1.0;
-    const NEG_INFINITY: Self = f64::NEG_INFINITY;
-    #[inline(always)]
-    fn from_f64(x: f64) -> Self {
-        x
-    }
-    #[inline(always)]
-    fn to_f64(self) -> f64 {
-        self
-    }
-    #[inline(always)]
-    fn exp_bulk(self) -> Self {
-        f64::exp(self)
-    }
-    #[inline(always)]
-    fn exp(self) -> Self {
-        f64::exp(self)
-    }
-    #[inline(always)]
-    fn ln(self) -> Self {
-        f64::ln(self)
-    }
-    #[inline(always)]
-    fn exp_m1(self) -> Self {
-        f64::exp_m1(self)
-    }
-    #[inline(always)]
-    fn powf(self, e: Self) -> Self {
-        f64::powf(self, e)
-    }
-    #[inline(always)]
-    fn max(self, other: Self) -> Self {
-        if self >= other || other.is_nan() {
-            self
-        } else {
-            other
+/// Implements [`Real`] for a primitive float, with its own bulk forms.
+macro_rules! impl_real {
+    ($t:ident, exp_bulk = $exp:path, ln_1p_bulk = $ln1p:path, ln_bulk = $ln:path) => {
+        impl Real for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            const NEG_INFINITY: Self = $t::NEG_INFINITY;
+            #[inline(always)]
+            #[allow(clippy::cast_possible_truncation)] // f64 → f32 rounds, as intended
+            fn from_f64(x: f64) -> Self {
+                x as $t
+            }
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                f64::from(self)
+            }
+            #[inline(always)]
+            fn exp_bulk(self) -> Self {
+                $exp(self)
+            }
+            #[inline(always)]
+            fn ln_1p_bulk(self) -> Self {
+                $ln1p(self)
+            }
+            #[inline(always)]
+            fn ln_bulk(self) -> Self {
+                $ln(self)
+            }
+            #[inline(always)]
+            fn exp(self) -> Self {
+                $t::exp(self)
+            }
+            #[inline(always)]
+            fn ln(self) -> Self {
+                $t::ln(self)
+            }
+            #[inline(always)]
+            fn exp_m1(self) -> Self {
+                $t::exp_m1(self)
+            }
+            #[inline(always)]
+            fn powf(self, e: Self) -> Self {
+                $t::powf(self, e)
+            }
+            #[inline(always)]
+            fn powi(self, n: i32) -> Self {
+                $t::powi(self, n)
+            }
+            #[inline(always)]
+            fn abs(self) -> Self {
+                $t::abs(self)
+            }
+            #[inline(always)]
+            fn max(self, other: Self) -> Self {
+                if self >= other || other.is_nan() {
+                    self
+                } else {
+                    other
+                }
+            }
+            #[inline(always)]
+            fn is_nan(self) -> bool {
+                $t::is_nan(self)
+            }
         }
-    }
-    #[inline(always)]
-    fn is_nan(self) -> bool {
-        f64::is_nan(self)
-    }
+    };
 }
 
-impl Real for f32 {
-    const ZERO: Self = 0.0;
-    const ONE: Self = 1.0;
-    const NEG_INFINITY: Self = f32::NEG_INFINITY;
-    #[inline(always)]
-    fn from_f64(x: f64) -> Self {
-        x as f32
-    }
-    #[inline(always)]
-    fn to_f64(self) -> f64 {
-        self as f64
-    }
-    #[inline(always)]
-    fn exp_bulk(self) -> Self {
-        exp_f32(self)
-    }
-    #[inline(always)]
-    fn exp(self) -> Self {
-        f32::exp(self)
-    }
-    #[inline(always)]
-    fn ln(self) -> Self {
-        f32::ln(self)
-    }
-    #[inline(always)]
-    fn exp_m1(self) -> Self {
-        f32::exp_m1(self)
-    }
-    #[inline(always)]
-    fn powf(self, e: Self) -> Self {
-        f32::powf(self, e)
-    }
-    #[inline(always)]
-    fn max(self, other: Self) -> Self {
-        if self >= other || other.is_nan() {
-            self
-        } else {
-            other
-        }
-    }
-    #[inline(always)]
-    fn is_nan(self) -> bool {
-        f32::is_nan(self)
-    }
-}
-
-/// Branch-free `exp` for f32 (Cephes `expf` polynomial, within 2 ulp of `f32::exp` on its range).
-/// Rounding uses the 1.5·2^23 trick so the whole function vectorises on baseline SSE2.
-/// Inputs below -87.3 return 0 and -inf returns 0; NaN propagates.
-#[inline(always)]
-pub fn exp_f32(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23
-    let xc = x.clamp(-87.0, 88.37);
-    let n = (xc * LOG2E + ROUND) - ROUND;
-    let r = xc - n * LN2_HI - n * LN2_LO;
-    let r2 = r * r;
-    let mut p = 1.987_569_1e-4_f32;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 1.666_666_5e-1;
-    p = p * r + 0.5;
-    let y = p * r2 + r + 1.0;
-    // SAFETY: n is integral and within [-126, 127] after the clamp.
-    let scale = f32::from_bits(((unsafe { n.to_int_unchecked::<i32>() } + 127) as u32) << 23);
-    let out = y * scale;
-    // Below the clamp the true value is < 1.7e-38: flush to 0 as libm's expf does for -inf.
-    let out = if x < -87.0 { 0.0 } else { out };
-    if x.is_nan() {
-        x
-    } else {
-        out
-    }
-}
+impl_real!(
+    f64,
+    exp_bulk = f64::exp,
+    ln_1p_bulk = f64::ln_1p,
+    ln_bulk = f64::ln
+);
+impl_real!(
+    f32,
+    exp_bulk = exp_f32,
+    ln_1p_bulk = ln_1p_unit_f32,
+    ln_bulk = ln_f32
+);
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn exp_f32_matches_libm() {
-        let mut x = -87.0f32;
-        while x < 88.0 {
-            let want = x.exp();
-            let got = exp_f32(x);
-            let rel = ((got - want) / want).abs();
-            assert!(rel < 3e-7, "x={x} got={got} want={want} rel={rel}");
-            x += 0.0137;
+    fn bulk_forms_agree_with_std() {
+        for x in [0.0f32, 1e-30, 1e-7, 0.25, 0.5, 1.0] {
+            assert!((x.ln_1p_bulk() - x.ln_1p()).abs() <= 2.0 * f32::EPSILON * x.ln_1p());
+            assert!((f64::from(x).ln_1p_bulk() - f64::from(x).ln_1p()).abs() == 0.0);
         }
-        assert_eq!(exp_f32(f32::NEG_INFINITY), 0.0);
-        assert_eq!(exp_f32(-1000.0), 0.0);
-        assert!(exp_f32(f32::NAN).is_nan());
+        for x in [-80.0f32, -1.0, 0.0, 3.5, 80.0] {
+            assert!((x.exp_bulk() - x.exp()).abs() <= 2.0 * f32::EPSILON * x.exp());
+        }
+        for x in [1e-30f32, 0.3, 1.0, 3.5, 80.0] {
+            assert!((x.ln_bulk() - x.ln()).abs() <= 2.0 * f32::EPSILON * x.ln().abs());
+        }
+        assert_eq!(Real::max(f32::NAN, 1.0), 1.0);
+        assert_eq!(Real::max(1.0f32, f32::NAN), 1.0);
+        assert_eq!(Real::max(-2.0f64, 3.0), 3.0);
+        assert_eq!(<f64 as Real>::from_f64(0.1), 0.1);
     }
 }

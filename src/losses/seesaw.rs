@@ -1,6 +1,8 @@
-//! One fused kernel for Seesaw loss (Wang et al. CVPR 2021) in its classification and detection
-//! forms, and for softmax EQL (which is the same "softmax with constant factors on the
-//! non-target terms" with a random 0/1 factor).
+//! One fused kernel for Seesaw loss (Wang et al., CVPR 2021; open-mmlab/mmdetection
+//! `mmdet/models/losses/seesaw_loss.py`) in its classification and detection forms, and for
+//! softmax EQL (Tan et al., CVPR 2020; jiawei-ren/BalancedMetaSoftmax-Classification
+//! `loss/EQV1SoftmaxLoss.py`), which is the same "softmax with constant factors on the
+//! non-target terms" with a random 0/1 factor.
 //!
 //! For a row with foreground label y the class term is
 //! `ℓ = −log( e^{z_y} / (e^{z_y} + Σ_{j≠y} S_{yj} e^{z_j}) )` with `S_{yj} = M_{yj}·C_{yj}·K_{ij}`:
@@ -15,9 +17,9 @@
 //! `C_{yj} = max(1, e_j/(s·σ̂_y))^q` in terms of `e_j = exp(z_j − max z)` and `s = Σ e`, a row
 //! costs one `exp` per element.
 
-use super::rows::{inverse_divisor, run_blocks, BlockWork};
-use super::softmax::{exp_shift_sum, max_lanes};
-use super::{Real, Reduction};
+use super::blocks::{run_blocks, BlockPlan, BlockWork};
+use super::lanes::{exp_shift_sum, max_lanes, sum_lanes};
+use super::{inverse_divisor, Real, Reduction};
 use crate::error::{CoreError, Result};
 
 /// Which head layout the logits follow; C is the number of (foreground) classes.
@@ -92,6 +94,8 @@ pub struct SeesawParams<'a, T> {
     pub avg_factor: Option<f64>,
 }
 
+/// Rows per rayon task; fixed by the shape alone, so results do not depend on the number of
+/// threads.
 const BLOCK_ROWS: usize = 32;
 
 /// Computes the Seesaw loss and its gradient. `input` is `(N, K)` with K given by the form.
@@ -182,7 +186,7 @@ pub fn seesaw_loss<T: Real>(
     let pw: Vec<T> = match (mitigation, p.counts) {
         (true, Some(counts)) => {
             let logs: Vec<f64> = counts.iter().map(|&v| v.to_f64().max(1.0).ln()).collect();
-            let top = logs.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let top = logs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             logs.iter()
                 .map(|&l| T::from_f64((p.p.to_f64() * (l - top)).exp()))
                 .collect()
@@ -216,7 +220,14 @@ pub fn seesaw_loss<T: Real>(
         target,
         per_row,
     };
-    let blocks = run_blocks(input, grad, out, per_row, k, BLOCK_ROWS, &work);
+    let plan = BlockPlan {
+        row_elems: k,
+        out_per_row: per_row,
+        block_rows: BLOCK_ROWS,
+        parallel_min_elems: 0,
+        flush_denormals: false,
+    };
+    let blocks = run_blocks(input, grad, out, &plan, &work);
     if let Some(i) = blocks.iter().find_map(|b| b.2) {
         return Err(CoreError::invalid(format!(
             "input should not contain NaN, but got NaN logits in row {i}"
@@ -417,7 +428,7 @@ impl<T: Real> Ctx<'_, '_, T> {
             }
         }
         e[y] = e_y;
-        super::rows::sum_lanes(e)
+        sum_lanes(e)
     }
 }
 
@@ -444,7 +455,7 @@ mod tests {
     /// The direct formula: CE of z + log S on the non-target columns.
     fn direct(z: &[f64], y: usize, counts: &[f64], p: f64, q: f64) -> f64 {
         let c = z.len();
-        let mx = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let mx = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let s: f64 = z.iter().map(|v| (v - mx).exp()).sum();
         let sig: Vec<f64> = z.iter().map(|v| (v - mx).exp() / s).collect();
         let mut u = z.to_vec();
@@ -458,7 +469,7 @@ mod tests {
             let comp = if ratio > 1.0 { ratio.powf(q) } else { 1.0 };
             u[j] += (m * comp).ln();
         }
-        let mu = u.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let mu = u.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         mu + u.iter().map(|v| (v - mu).exp()).sum::<f64>().ln() - u[y]
     }
 

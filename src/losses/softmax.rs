@@ -7,16 +7,23 @@
 //! with `h(L) = L` or, for focal losses, `h(L) = (1 − e^{−L})^γ · L`. With unit weights and no
 //! smoothing `1 − e^{−L} = 1 − p_y`, the softmax focal factor; with class weights it is the
 //! LDAM-DRW `FocalLoss`. Logit adjustment, Balanced Softmax (offsets), LDAM (margins, scale),
-//! weighted and class-balanced CE (weights) and focal loss are all this one function.
+//! weighted and class-balanced CE (weights) and focal loss are all this one function:
+//! * logit adjustment, `b = τ·log π` (Menon et al., ICLR 2021; google-research/google-research
+//!   `logit_adjustment/main.py`);
+//! * Balanced Softmax, `b = log n` (Ren et al., NeurIPS 2020;
+//!   jiawei-ren/BalancedMetaSoftmax-Classification `loss/BalancedSoftmaxLoss.py`);
+//! * LDAM, `m_y ∝ n_y^{−1/4}` with scale s (Cao et al., NeurIPS 2019; kaidic/LDAM-DRW
+//!   `losses.py`, `LDAMLoss`, whose `FocalLoss` is the weighted focal form here);
+//! * class-balanced weights `(1 − β)/(1 − β^{n})` (Cui et al., CVPR 2019);
+//! * softmax focal loss (Lin et al., ICCV 2017).
 //!
 //! The gradient has the closed form `∂ℓ/∂z_j = s·(P·p_j − Q·[j = y] − R·w_j)` with three row
 //! scalars, so one pass over a row (resident in L1) yields the loss and the gradient.
 
-use rayon::prelude::*;
-
-use super::{check_per_class, Layout, Normalization, Real, Reduction};
+use super::blocks::{run_blocks, BlockPlan, BlockWork};
+use super::lanes::{affine_max, exp_shift_sum, max_lanes};
+use super::{check_per_class, inverse_divisor, Layout, Normalization, Real, Reduction};
 use crate::error::{CoreError, Result};
-use crate::parallel;
 
 /// The parameters of the softmax-family loss; `None` means "absent" (zero offset or margin,
 /// unit weight).
@@ -141,7 +148,6 @@ pub fn softmax_loss<T: Real>(
         },
     };
     // An all-ignored "mean" is 0/0 = NaN, as in torch; its gradient rows are all 0 anyway.
-    let inv_div = T::from_f64(if divisor == 0.0 { 0.0 } else { 1.0 / divisor });
     let weight_total = p
         .weight
         .map_or(c as f64, |w| w.iter().map(|x| x.to_f64()).sum());
@@ -149,7 +155,7 @@ pub fn softmax_loss<T: Real>(
         p,
         c,
         weight_total: T::from_f64(weight_total),
-        grad_factor: inv_div,
+        grad_factor: T::from_f64(inverse_divisor(divisor)),
     };
 
     if layout.is_empty() {
@@ -160,156 +166,70 @@ pub fn softmax_loss<T: Real>(
         return Ok(());
     }
     // Blocks of whole samples: a sample with trailing dimensions (d > 1) is one contiguous
-    // (C, D) slab whose rows are gathered into scratch buffers.
-    let slabs_per_block = if d == 1 { (BLOCK_ELEMS / c).max(1) } else { 1 };
-    let block_elems = slabs_per_block * c * d;
-    let block_rows = slabs_per_block * d;
-    let process = |b: usize, gblock: &mut [T], iblock: &[T], lblock: Option<&mut [T]>| -> f64 {
-        let r0 = b * block_rows;
-        let tblock = &target[r0..r0 + iblock.len() / c];
-        run_block_dispatch(&ctx, d, tblock, gblock, iblock, lblock)
+    // (C, D) slab, a block of its own, whose rows are gathered into scratch buffers.
+    let plan = BlockPlan {
+        row_elems: c * d,
+        out_per_row: d,
+        block_rows: if d == 1 { (BLOCK_ELEMS / c).max(1) } else { 1 },
+        parallel_min_elems: PARALLEL_MIN_ELEMS,
+        flush_denormals: true,
     };
-    let par = layout.len() > PARALLEL_MIN_ELEMS && parallel::enabled();
-    if p.reduction == Reduction::None {
-        if par {
-            grad.par_chunks_mut(block_elems)
-                .zip(input.par_chunks(block_elems))
-                .zip(loss.par_chunks_mut(block_rows))
-                .enumerate()
-                .for_each(|(b, ((g, z), l))| {
-                    process(b, g, z, Some(l));
-                });
-        } else {
-            for (b, ((g, z), l)) in grad
-                .chunks_mut(block_elems)
-                .zip(input.chunks(block_elems))
-                .zip(loss.chunks_mut(block_rows))
-                .enumerate()
-            {
-                process(b, g, z, Some(l));
-            }
-        }
-        return Ok(());
+    let work = SoftmaxBlocks {
+        ctx: &ctx,
+        target,
+        d,
+    };
+    let none = p.reduction == Reduction::None;
+    let out = if none { Some(&mut *loss) } else { None };
+    let partial = run_blocks(input, grad, out, &plan, &work);
+    if !none {
+        // Summed in block order, so the result does not depend on the number of threads.
+        loss[0] = T::from_f64(partial.iter().sum::<f64>() / divisor);
     }
-    let partial: Vec<f64> = if par {
-        grad.par_chunks_mut(block_elems)
-            .zip(input.par_chunks(block_elems))
-            .enumerate()
-            .map(|(b, (g, z))| process(b, g, z, None))
-            .collect()
-    } else {
-        grad.chunks_mut(block_elems)
-            .zip(input.chunks(block_elems))
-            .enumerate()
-            .map(|(b, (g, z))| process(b, g, z, None))
-            .collect()
-    };
-    // Summed in block order, so the result does not depend on the number of threads.
-    loss[0] = T::from_f64(partial.iter().sum::<f64>() / divisor);
     Ok(())
 }
 
-/// Runs [`run_block`] with AVX2+FMA code generation where the CPU has it (the wheel itself
-/// targets baseline x86-64, whose 4-lane SSE2 halves the throughput of the exp pass).
-#[inline]
-fn run_block_dispatch<T: Real>(
-    ctx: &RowContext<'_, '_, T>,
+/// One block of whole samples of the softmax kernel (see [`BlockWork`]): returns the block's
+/// loss sum, or writes each row's loss into `out` when given (`reduction="none"`).
+struct SoftmaxBlocks<'a, 'b, 'c, T> {
+    ctx: &'a RowContext<'a, 'b, T>,
+    target: &'c [i64],
     d: usize,
-    target: &[i64],
-    g: &mut [T],
-    z: &[T],
-    l: Option<&mut [T]>,
-) -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let _ftz = FlushDenormals::new();
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU supports the features the function is compiled for.
-            return unsafe { run_block_avx2(ctx, d, target, g, z, l) };
-        }
-        run_block(ctx, d, target, g, z, l)
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    run_block(ctx, d, target, g, z, l)
 }
 
-/// Sets flush-to-zero and denormals-are-zero for the current thread until dropped. Scaled
-/// logits (LDAM's s = 30) make many softmax terms smaller than f32's least normal (1.2e-38);
-/// computing those as denormals costs ~100 cycles each on x86, for no effect on the result.
-#[cfg(target_arch = "x86_64")]
-struct FlushDenormals(u32);
+impl<T: Real> BlockWork<T> for SoftmaxBlocks<'_, '_, '_, T> {
+    type Out = f64;
 
-#[cfg(target_arch = "x86_64")]
-impl FlushDenormals {
-    #[allow(deprecated)] // the MXCSR intrinsics are deprecated but remain the way to do this
-    fn new() -> Self {
-        use std::arch::x86_64::{_mm_getcsr, _mm_setcsr};
-        // SAFETY: reading and writing MXCSR only changes this thread's rounding flags.
-        unsafe {
-            let old = _mm_getcsr();
-            _mm_setcsr(old | 0x8040);
-            FlushDenormals(old)
-        }
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-impl Drop for FlushDenormals {
-    #[allow(deprecated)]
-    fn drop(&mut self) {
-        // SAFETY: restores the flags saved in `new`.
-        unsafe { std::arch::x86_64::_mm_setcsr(self.0) }
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn run_block_avx2<T: Real>(
-    ctx: &RowContext<'_, '_, T>,
-    d: usize,
-    target: &[i64],
-    g: &mut [T],
-    z: &[T],
-    l: Option<&mut [T]>,
-) -> f64 {
-    run_block(ctx, d, target, g, z, l)
-}
-
-/// Loss and gradient of a block of whole samples; returns the block's loss sum, or writes each
-/// row's loss into `l` when given (`reduction="none"`).
-#[inline(always)]
-fn run_block<T: Real>(
-    ctx: &RowContext<'_, '_, T>,
-    d: usize,
-    target: &[i64],
-    g: &mut [T],
-    z: &[T],
-    mut l: Option<&mut [T]>,
-) -> f64 {
-    let c = ctx.c;
-    let mut acc = 0.0f64;
-    let mut put = |k: usize, v: T| match l.as_deref_mut() {
-        Some(l) => l[k] = v,
-        None => acc += v.to_f64(),
-    };
-    if d == 1 {
-        for (k, (grow, zrow)) in g.chunks_mut(c).zip(z.chunks(c)).enumerate() {
-            put(k, ctx.row(zrow, target[k], grow));
-        }
-    } else {
-        let mut zs = vec![T::ZERO; c];
-        let mut gs = vec![T::ZERO; c];
-        for s in 0..d {
-            for (j, zj) in zs.iter_mut().enumerate() {
-                *zj = z[j * d + s];
+    #[inline(always)]
+    fn run(&self, first_sample: usize, z: &[T], g: &mut [T], mut out: Option<&mut [T]>) -> f64 {
+        let (ctx, d) = (self.ctx, self.d);
+        let c = ctx.c;
+        let r0 = first_sample * d;
+        let target = &self.target[r0..r0 + z.len() / c];
+        let mut acc = 0.0f64;
+        let mut put = |k: usize, v: T| match out.as_deref_mut() {
+            Some(l) => l[k] = v,
+            None => acc += v.to_f64(),
+        };
+        if d == 1 {
+            for (k, (grow, zrow)) in g.chunks_mut(c).zip(z.chunks(c)).enumerate() {
+                put(k, ctx.row(zrow, target[k], grow));
             }
-            put(s, ctx.row(&zs, target[s], &mut gs));
-            for (j, &gj) in gs.iter().enumerate() {
-                g[j * d + s] = gj;
+        } else {
+            let mut zs = vec![T::ZERO; c];
+            let mut gs = vec![T::ZERO; c];
+            for s in 0..d {
+                for (j, zj) in zs.iter_mut().enumerate() {
+                    *zj = z[j * d + s];
+                }
+                put(s, ctx.row(&zs, target[s], &mut gs));
+                for (j, &gj) in gs.iter().enumerate() {
+                    g[j * d + s] = gj;
+                }
             }
         }
+        acc
     }
-    acc
 }
 
 /// Row-invariant quantities shared by every row.
@@ -399,7 +319,10 @@ impl<T: Real> RowContext<'_, '_, T> {
 /// `h(L) = (1 − e^{−L})^γ·L` and `h'(L)`, stable near L = 0.
 #[inline]
 fn focal<T: Real>(l: T, gamma: T) -> (T, T) {
-    let t = (-(-l).exp_m1()).max(T::ZERO); // 1 − e^{−L}, never negative from rounding
+    // 1 − e^{−L}, never negative from rounding; a NaN L (a NaN logit) stays NaN, so that the
+    // row's loss and gradient are NaN as in torch.
+    let t = -(-l).exp_m1();
+    let t = if t < T::ZERO { T::ZERO } else { t };
     if t == T::ZERO {
         // h'(0) is 0 for γ > 0 (the limit of γ·t^{γ−1}·e^{−L}·L + t^γ).
         return (T::ZERO, T::ZERO);
@@ -407,95 +330,6 @@ fn focal<T: Real>(l: T, gamma: T) -> (T, T) {
     let tg = t.powf(gamma);
     let dh = gamma * tg / t * (-l).exp() * l + tg;
     (tg * l, dh)
-}
-
-/// Maximum of a row, in 8 independent lanes so that it vectorises.
-#[inline(always)]
-pub(crate) fn max_lanes<T: Real>(x: &[T]) -> T {
-    let mut lanes = [T::NEG_INFINITY; 8];
-    let mut chunks = x.chunks_exact(8);
-    for ch in &mut chunks {
-        for k in 0..8 {
-            lanes[k] = if ch[k] > lanes[k] { ch[k] } else { lanes[k] };
-        }
-    }
-    let mut m = T::NEG_INFINITY;
-    for &v in chunks.remainder().iter().chain(lanes.iter()) {
-        m = if v > m { v } else { m };
-    }
-    // A NaN logit is skipped here but reaches the loss through exp(NaN − max).
-    m
-}
-
-/// Writes `u_j = s·z_j + b_j` into `u` and returns `max_j u_j` (8 lanes, vectorised).
-#[inline(always)]
-fn affine_max<T: Real>(u: &mut [T], z: &[T], s: T, b: Option<&[T]>) -> T {
-    let mut lanes = [T::NEG_INFINITY; 8];
-    let mut m = T::NEG_INFINITY;
-    match b {
-        Some(b) => {
-            let mut uc = u.chunks_exact_mut(8);
-            let mut zc = z.chunks_exact(8);
-            let mut bc = b.chunks_exact(8);
-            for ((uu, zz), bb) in (&mut uc).zip(&mut zc).zip(&mut bc) {
-                for k in 0..8 {
-                    let v = s * zz[k] + bb[k];
-                    uu[k] = v;
-                    lanes[k] = if v > lanes[k] { v } else { lanes[k] };
-                }
-            }
-            for ((uu, &zz), &bb) in uc
-                .into_remainder()
-                .iter_mut()
-                .zip(zc.remainder())
-                .zip(bc.remainder())
-            {
-                let v = s * zz + bb;
-                *uu = v;
-                m = if v > m { v } else { m };
-            }
-        }
-        None => {
-            let mut uc = u.chunks_exact_mut(8);
-            let mut zc = z.chunks_exact(8);
-            for (uu, zz) in (&mut uc).zip(&mut zc) {
-                for k in 0..8 {
-                    let v = s * zz[k];
-                    uu[k] = v;
-                    lanes[k] = if v > lanes[k] { v } else { lanes[k] };
-                }
-            }
-            for (uu, &zz) in uc.into_remainder().iter_mut().zip(zc.remainder()) {
-                let v = s * zz;
-                *uu = v;
-                m = if v > m { v } else { m };
-            }
-        }
-    }
-    lanes
-        .iter()
-        .fold(m, |acc, &v| if v > acc { v } else { acc })
-}
-
-/// Replaces `x_j` by `exp(x_j − mx)` and returns their sum (8 lanes, vectorised).
-#[inline(always)]
-pub(crate) fn exp_shift_sum<T: Real>(x: &mut [T], mx: T) -> T {
-    let mut lanes = [T::ZERO; 8];
-    let mut chunks = x.chunks_exact_mut(8);
-    for ch in &mut chunks {
-        for k in 0..8 {
-            let e = (ch[k] - mx).exp_bulk();
-            ch[k] = e;
-            lanes[k] = lanes[k] + e;
-        }
-    }
-    let mut s = T::ZERO;
-    for v in chunks.into_remainder() {
-        let e = (*v - mx).exp_bulk();
-        *v = e;
-        s = s + e;
-    }
-    lanes.iter().fold(s, |acc, &v| acc + v)
 }
 
 /// `Σ_j w_j (x_j − shift)`, or `Σ_j (x_j − shift)` without weights; terms with `w_j = 0` are
@@ -693,5 +527,44 @@ mod tests {
         softmax_loss(&z, &t, Layout { n, c, d: 1 }, &p_none, &mut rows, &mut g2).unwrap();
         let mean = rows.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
         assert!((l1[0] as f64 - mean).abs() < 1e-5);
+    }
+
+    /// A NaN logit makes its own row's loss and gradient NaN, as in `F.cross_entropy`, and no
+    /// other row's, with and without the focal factor, weights and smoothing. The focal factor
+    /// used to clamp `1 − e^{−L}` with a max that dropped NaN, giving that row a loss of 0.
+    #[test]
+    fn nan_logit_propagates_to_its_row_only() {
+        let (n, c) = (3, 4);
+        let mut z: Vec<f32> = logits(n, c).iter().map(|&v| v as f32).collect();
+        z[c + 2] = f32::NAN;
+        let t = [0i64, 1, 3];
+        let weight = [1.0f32, 0.5, 2.0, 1.0];
+        for (gamma, eps, w) in [
+            (0.0, 0.0, None),
+            (2.0, 0.0, None),
+            (1.5, 0.1, Some(&weight[..])),
+            (2.0, 0.0, Some(&weight[..])),
+        ] {
+            let p = SoftmaxLossParams {
+                gamma,
+                label_smoothing: eps,
+                weight: w,
+                reduction: Reduction::None,
+                ..SoftmaxLossParams::cross_entropy()
+            };
+            let (mut l, mut g) = (vec![0.0f32; n], vec![0.0f32; n * c]);
+            softmax_loss(&z, &t, Layout { n, c, d: 1 }, &p, &mut l, &mut g).unwrap();
+            assert!(l[1].is_nan(), "γ={gamma} ε={eps}: {l:?}");
+            assert!(g[c..2 * c].iter().all(|v| v.is_nan()), "γ={gamma}: {g:?}");
+            assert!(l[0].is_finite() && l[2].is_finite(), "γ={gamma}: {l:?}");
+            assert!(g[..c].iter().chain(&g[2 * c..]).all(|v| v.is_finite()));
+            let mut mean = [0.0f32];
+            let p = SoftmaxLossParams {
+                reduction: Reduction::Mean,
+                ..p
+            };
+            softmax_loss(&z, &t, Layout { n, c, d: 1 }, &p, &mut mean, &mut g).unwrap();
+            assert!(mean[0].is_nan());
+        }
     }
 }
