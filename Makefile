@@ -1,5 +1,6 @@
-# Developer tasks. `make help` lists them. Everything runs in .venv, which `make install`
-# creates with the one torch release the extension links against.
+# Developer tasks. `make help` lists them. Everything runs in .venv (Python 3.11, torch 2.13,
+# the development environment), which `make install` creates; the CUDA accelerator is built
+# against its torch.
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -15,13 +16,15 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 .PHONY: install
-install: ## create .venv with torch 2.13.0, build and install the release wheel
+install: ## create .venv with torch 2.13.0, build and install the release wheels
 	bash scripts/setup.sh
 
 .PHONY: build-dev
-build-dev: ## debug build, extension copied into python/longtail (use with PYTHONPATH=python)
+build-dev: ## debug builds, copied beside the sources (use PYTHONPATH=python:longtail-tch/python)
 	cargo build --lib
 	cp -f target/debug/lib_core.so python/longtail/_core.abi3.so
+	cd longtail-tch && CARGO_TARGET_DIR=$(CURDIR)/target cargo build
+	cp -f target/debug/lib_tch.so longtail-tch/python/longtail_tch/_tch.so
 
 .PHONY: build-prod
 build-prod: install ## the same as install: the release wheel, installed into .venv
@@ -35,8 +38,12 @@ test-py: ## pytest against the installed wheel
 	$(BIN)/python -m pytest -q
 
 .PHONY: test
-test: ## README's test command: set up, then cargo test and pytest
+test: ## README's test command: build once, cargo test, pytest beside torch 2.13, 2.15 and 2.4
 	bash scripts/test.sh
+
+.PHONY: test-dev
+test-dev: ## the same in the development environment alone (torch 2.13)
+	LONGTAIL_TEST_ENVS=.venv bash scripts/test.sh
 
 .PHONY: demo
 demo: ## README's demo command: set up, then `longtail demo`
@@ -63,6 +70,7 @@ lint: dev-tools build-dev ## rustfmt --check, clippy -D warnings, ruff, mypy.stu
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --all-targets --no-default-features -- -D warnings
+	cd longtail-tch && CARGO_TARGET_DIR=$(CURDIR)/target cargo clippy -- -D warnings
 	$(BIN)/ruff check python tests benches
 	$(BIN)/ruff format --check python tests benches
 	PYTHONPATH=python $(BIN)/python -m mypy.stubtest longtail._core --allowlist .mypy-stubtest-allowlist

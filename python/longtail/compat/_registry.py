@@ -14,9 +14,12 @@ SCOPE = "longtail"
 
 
 def _child(registry: Any) -> Any:
-    from mmengine.registry import Registry
+    try:
+        from mmengine.registry import Registry
+    except ImportError:  # without mmengine nothing can be a Registry
+        Registry = None
 
-    if not isinstance(registry, Registry):
+    if Registry is None or not isinstance(registry, Registry):
         raise TypeError(
             f"registry should be an mmengine.registry.Registry, but got registry of type "
             f"{type(registry).__name__}"
