@@ -414,11 +414,13 @@ class MetaSampler(Sampler[list[int]]):
             classifier, {**updated, **buffers}, meta_input.detach(), "meta_input"
         )
         outer = F.cross_entropy(meta_logits, meta_target.long().to(meta_logits.device))
-        (grad_w,) = torch.autograd.grad(outer, [self.logits])
+        # Keep the draw's graph: should a check below reject the call, the batch stays pending
+        # and a retried step needs it (it is freed with the draw once stepped).
+        (grad_w,) = torch.autograd.grad(outer, [self.logits], retain_graph=True)
         if not bool(torch.isfinite(grad_w).all()):
             raise ValueError(
                 "the meta gradient should be finite, but got a non-finite gradient (meta loss "
-                f"{float(outer)}); check the classifier and its inputs for NaN or inf"
+                f"{float(outer.detach())}); check the classifier and its inputs for NaN or inf"
             )
         if (
             self.num_replicas > 1
