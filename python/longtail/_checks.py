@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["U64_MAX", "I64_MAX", "check_bool", "check_int", "check_seed"]
+__all__ = ["I64_MAX", "U64_MAX", "check_bool", "check_int", "check_seed"]
 
 U64_MAX = (1 << 64) - 1
 I64_MAX = (1 << 63) - 1
@@ -35,9 +35,7 @@ def _integer_or_none(value: Any) -> int | None:
     return None
 
 
-def check_int(
-    name: str, value: Any, *, low: int | None = None, high: int | None = None
-) -> int:
+def check_int(name: str, value: Any, *, low: int | None = None, high: int | None = None) -> int:
     """``value`` as an int in ``[low, high]``: ``TypeError`` for a non-integer, ``ValueError``
     out of range."""
     as_int = _integer_or_none(value)

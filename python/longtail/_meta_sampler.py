@@ -375,8 +375,10 @@ class MetaSampler(Sampler[list[int]]):
                 "meta_target should hold at least one sample (the meta loss of an empty batch "
                 "is NaN), but got meta_target of shape (0,)"
             )
-        if meta_target.is_floating_point() or meta_target.is_complex() or (
-            meta_target.dtype == torch.bool
+        if (
+            meta_target.is_floating_point()
+            or meta_target.is_complex()
+            or (meta_target.dtype == torch.bool)
         ):
             raise TypeError(
                 f"meta_target should hold integer class indices, but got meta_target of "
@@ -448,9 +450,14 @@ class MetaSampler(Sampler[list[int]]):
                 f"{name} should be accepted by the classifier, but got {name} of shape "
                 f"{tuple(x.shape)}: {err}"
             ) from err
-        if not isinstance(out, Tensor) or out.dim() != 2 or out.shape != (
-            x.shape[0],
-            self.num_classes,
+        if (
+            not isinstance(out, Tensor)
+            or out.dim() != 2
+            or out.shape
+            != (
+                x.shape[0],
+                self.num_classes,
+            )
         ):
             shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
             raise ValueError(

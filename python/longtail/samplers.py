@@ -1,11 +1,18 @@
 """Re-sampling for long-tailed datasets (methods.md section 1), as ``Sampler[int]`` classes.
 
-Every sampler builds a whole epoch's indices in the Rust core (GIL released) from
-``(seed, epoch)`` alone: no global random state, the same order on every rank and after a
-resume. The epoch is then split across ranks exactly as
+Every sampler streams its epoch's indices from the Rust core (GIL released), in fixed
+chunks, as a function of ``(seed, epoch)`` alone: no global random state (except
+:class:`WeightedSampler` without a seed, as ``WeightedRandomSampler``), the same order on
+every rank and after a resume, and memory O(chunk) whatever the epoch's length, so a huge
+``num_samples`` is just a long iterator. The epoch is split across ranks exactly as
 :class:`torch.utils.data.distributed.DistributedSampler` splits it: the list is padded by
 wrapping around its start (unless ``drop_last``) and rank ``r`` takes
-``indices[r:total:num_replicas]``.
+``indices[r:total:num_replicas]``. :meth:`epoch_indices` builds the whole epoch as one array
+and raises ``MemoryError`` (naming the size) when it cannot be allocated.
+
+Integer arguments are Python ints, NumPy integers or 0-d integer tensors (``bool`` is
+rejected), seeds lie in ``[0, 2**64)`` and epochs in ``[0, 2**64)``; bad input raises
+``ValueError`` / ``TypeError`` in torch's form "x should be ..., but got x=...".
 
 All samplers share the keyword arguments ``seed=0``, ``num_replicas=None``, ``rank=None`` and
 ``drop_last=False`` (``num_replicas`` / ``rank`` default to the ``torch.distributed`` world
@@ -516,8 +523,7 @@ class WeightedSampler(_EpochSampler):
         count = _integer_or_none(num_samples)
         if count is None or not 0 < count <= I64_MAX:
             raise ValueError(
-                f"num_samples should be a positive integer value, but got "
-                f"num_samples={num_samples}"
+                f"num_samples should be a positive integer value, but got num_samples={num_samples}"
             )
         if not isinstance(replacement, (bool, np.bool_)):
             raise ValueError(
@@ -1101,12 +1107,17 @@ class RandomOverSampler(_ResamplingSampler):
     default ``'auto'`` (= ``'not majority'``) brings every class up to ``n_max``, so the epoch
     has ``C * n_max`` indices.
 
+    As in imbalanced-learn, ``labels`` may be of any hashable, sortable type (strings ...):
+    they go through a label encoder, :attr:`classes` holds the sorted distinct labels and a
+    dict strategy is keyed by them; a single class is a ``ValueError``.
+
     Args:
-        labels: the class index of every sample.
+        labels: the class label of every sample.
         sampling_strategy: as in ``imblearn.over_sampling.RandomOverSampler``: ``'auto'``,
             ``'minority'``, ``'not minority'``, ``'not majority'``, ``'all'`` (chosen classes
             reach ``n_max``); a float ``r`` in (0, 1] for two classes (the minority reaches
-            ``int(r * n_max)``); a dict ``{class: target count}``; or a callable
+            ``int(r * n_max)``, which must add at least one sample); a dict
+            ``{class: target count}``; or a callable
             ``labels -> dict``.
         seed, num_replicas, rank, drop_last: as for :class:`WeightedSampler`.
 
@@ -1127,8 +1138,11 @@ class RandomUnderSampler(_ResamplingSampler):
     shuffled. The default ``'auto'`` (= ``'not minority'``) cuts every class to ``n_min``, so
     the epoch has ``C * n_min`` indices.
 
+    Labels of any hashable, sortable type are encoded as for :class:`RandomOverSampler`; a
+    single class is a ``ValueError``.
+
     Args:
-        labels: the class index of every sample.
+        labels: the class label of every sample.
         sampling_strategy: as in ``imblearn.under_sampling.RandomUnderSampler``: ``'auto'``,
             ``'majority'``, ``'not minority'``, ``'not majority'``, ``'all'`` (chosen classes
             are cut to ``n_min``); a float ``r`` in (0, 1] for two classes (the majority keeps

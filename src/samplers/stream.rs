@@ -186,7 +186,7 @@ impl<D: Draw> Source for ChunkedIid<D> {
         let chunk = CHUNK as u64;
         let mut i = 0;
         // The rest of the chunk under way.
-        while i < out.len() && self.pos % chunk != 0 {
+        while i < out.len() && !self.pos.is_multiple_of(chunk) {
             out[i] = self.draw.draw(&mut self.rng);
             i += 1;
             self.pos += 1;

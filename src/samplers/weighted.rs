@@ -116,6 +116,9 @@ fn streaming_with_replacement(
     Ok(out)
 }
 
+/// `(key, index)` pairs; the smallest keys are drawn first.
+type Keys = Vec<(f64, i64)>;
+
 fn without_replacement(weights: &[f64], m: u64, seed: u64, epoch: u64) -> Result<Vec<i64>> {
     check_weights(weights, "weights")?;
     if m > weights.len() as u64 {
@@ -130,7 +133,7 @@ fn without_replacement(weights: &[f64], m: u64, seed: u64, epoch: u64) -> Result
     let zeros_wanted = m.saturating_sub(positive);
     // Per chunk of weights: keys from the chunk's own stream, keep the chunk's m smallest
     // positive keys and, when zero weights are reached, its smallest uniforms of zero weights.
-    let chunk_keys = |(k, ws): (usize, &[f64])| -> (Vec<(f64, i64)>, Vec<(f64, i64)>) {
+    let chunk_keys = |(k, ws): (usize, &[f64])| -> (Keys, Keys) {
         let mut rng = Rng::new(seed, epoch, rng::stream(tag::WEIGHTED_KEYS, k as u64));
         let base = k * CHUNK;
         let mut keys: Vec<(f64, i64)> = Vec::with_capacity(ws.len().min(m.max(16)));
@@ -148,17 +151,16 @@ fn without_replacement(weights: &[f64], m: u64, seed: u64, epoch: u64) -> Result
         smallest(&mut zeros, zeros_wanted);
         (keys, zeros)
     };
-    let parts: Vec<(Vec<(f64, i64)>, Vec<(f64, i64)>)> =
-        if weights.len() > CHUNK && crate::parallel::enabled() {
-            weights
-                .par_chunks(CHUNK)
-                .enumerate()
-                .map(chunk_keys)
-                .collect()
-        } else {
-            weights.chunks(CHUNK).enumerate().map(chunk_keys).collect()
-        };
-    let (mut keys, mut zeros): (Vec<(f64, i64)>, Vec<(f64, i64)>) = (Vec::new(), Vec::new());
+    let parts: Vec<(Keys, Keys)> = if weights.len() > CHUNK && crate::parallel::enabled() {
+        weights
+            .par_chunks(CHUNK)
+            .enumerate()
+            .map(chunk_keys)
+            .collect()
+    } else {
+        weights.chunks(CHUNK).enumerate().map(chunk_keys).collect()
+    };
+    let (mut keys, mut zeros): (Keys, Keys) = (Vec::new(), Vec::new());
     for (k, z) in parts {
         keys.extend(k);
         zeros.extend(z);

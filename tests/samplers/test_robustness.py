@@ -65,7 +65,8 @@ def test_seeds_are_not_folded():
 
 
 @pytest.mark.parametrize(
-    ("epoch", "exc"), [(2**64, ValueError), (2**70, ValueError), (-1, ValueError), (True, TypeError)]
+    ("epoch", "exc"),
+    [(2**64, ValueError), (2**70, ValueError), (-1, ValueError), (True, TypeError)],
 )
 def test_set_epoch_range(epoch, exc):
     s = S.ClassBalancedSampler(L)
