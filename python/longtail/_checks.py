@@ -41,14 +41,12 @@ def check_int(name: str, value: Any, *, low: int | None = None, high: int | None
     as_int = _integer_or_none(value)
     if as_int is None:
         raise TypeError(f"{name} should be an integer, but got {name}={value!r}")
-    if (low is not None and as_int < low) or (high is not None and as_int > high):
-        if high is None:
-            what = "a positive integer" if low == 1 else f"an integer >= {low}"
-        elif low is None:
-            what = f"an integer <= {high}"
-        else:
-            what = f"an integer in [{low}, {high}]"
+    if low is not None and as_int < low:
+        what = "a positive integer" if low == 1 else f"an integer >= {low}"
         raise ValueError(f"{name} should be {what}, but got {name}={as_int}")
+    if high is not None and as_int > high:
+        bound = {I64_MAX: "2**63 - 1", U64_MAX: "2**64 - 1"}.get(high, str(high))
+        raise ValueError(f"{name} should be an integer <= {bound}, but got {name}={as_int}")
     return as_int
 
 

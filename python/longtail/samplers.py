@@ -91,9 +91,17 @@ def _preview(a: np.ndarray) -> str:
     return np.array2string(a[:8], separator=", ") + (" ..." if a.size > 8 else "")
 
 
+def _check_tensor_device(name: str, t: Tensor) -> None:
+    if t.device.type == "meta":
+        raise ValueError(
+            f"{name} should be a tensor with data (CPU or CUDA), but got {name} on device=meta"
+        )
+
+
 def _as_labels(labels: Any, name: str = "labels") -> np.ndarray:
     """``labels`` as a 1-D, contiguous int64 array of non-negative class indices."""
     if isinstance(labels, Tensor):
+        _check_tensor_device(name, labels)
         if labels.is_complex() or labels.dtype == torch.bool:
             raise TypeError(
                 f"{name} should hold integer class indices, but got {name} of dtype={labels.dtype}"
@@ -139,18 +147,27 @@ def _as_labels(labels: Any, name: str = "labels") -> np.ndarray:
 def _as_weights(weights: Any, name: str = "weights") -> np.ndarray:
     """``weights`` as a 1-D, contiguous float64 array: finite, non-negative, positive sum."""
     if isinstance(weights, Tensor):
-        if weights.is_complex():
+        _check_tensor_device(name, weights)
+        if weights.is_complex() or weights.dtype == torch.bool:
             raise TypeError(
                 f"{name} should be real numbers, but got {name} of dtype={weights.dtype}"
             )
         arr = weights.detach().cpu().to(torch.float64).numpy()
     else:
         try:
-            arr = np.asarray(weights, dtype=np.float64)
+            raw = np.asarray(weights)
         except (TypeError, ValueError) as err:
             raise TypeError(
                 f"{name} should be a sequence of non-negative numbers, but got {name}={weights!r}"
             ) from err
+        # Only real numbers: no strings parsed as numbers, no booleans, no complex parts
+        # dropped, no objects.
+        if raw.dtype.kind not in "iuf" and not (raw.size == 0 and raw.dtype.kind == "f"):
+            raise TypeError(
+                f"{name} should be a sequence of non-negative numbers, but got {name} of "
+                f"dtype={raw.dtype}: {_preview(raw.reshape(-1))}"
+            )
+        arr = raw.astype(np.float64)
     if arr.ndim != 1:
         raise ValueError(f"{name} should be a 1d sequence, but got {name} of shape {arr.shape}")
     if arr.size == 0:

@@ -128,6 +128,6 @@ def test_constructor_and_epoch_ranges():
     with pytest.raises(TypeError, match="batch_size should be an integer"):
         MetaSampler(LABELS, batch_size=True)
     s = MetaSampler(LABELS, batch_size=4, num_batches=2**32)
-    with pytest.raises(ValueError, match="epoch should be an integer in"):
+    with pytest.raises(ValueError, match="epoch should be an integer <= "):
         s.set_epoch(2**32)
     s.set_epoch(2**32 - 1)

@@ -45,7 +45,7 @@ def test_numpy_and_0d_tensor_integers_are_integers(value):
         ({"seed": 2**64}, ValueError, r"seed should be an integer in \[0, 2\*\*64 - 1\]"),
         ({"seed": -1}, ValueError, r"but got seed=-1"),
         ({"num_samples": True}, TypeError, "num_samples should be an integer"),
-        ({"num_samples": 2**63}, ValueError, r"num_samples should be an integer in"),
+        ({"num_samples": 2**63}, ValueError, r"num_samples should be an integer <= 2\*\*63 - 1"),
         ({"num_samples": 2**64}, ValueError, r"num_samples=18446744073709551616"),
         ({"num_replicas": 2**64, "rank": 0}, ValueError, "num_replicas should be"),
         ({"num_replicas": 2, "rank": True}, TypeError, "rank should be an integer"),
@@ -254,3 +254,21 @@ def test_streamed_shards_equal_the_whole_epoch_across_block_boundaries(
             t = make(name, seed=0, num_replicas=num_replicas, rank=rank)
             t.load_state_dict(state)
             assert head + list(t) == padded[rank:total:num_replicas]
+
+
+@pytest.mark.parametrize(
+    "weights",
+    [["1.0", "2"], np.array([1 + 1j, 2]), [True, False], np.array([1, None], dtype=object)],
+)
+def test_weights_are_real_numbers_only(weights):
+    with pytest.raises(TypeError, match="weights should be a sequence of non-negative numbers"):
+        S.WeightedSampler(weights, 1, seed=0)
+    with pytest.raises(TypeError, match="repeat_factors should be"):
+        S.RepeatFactorSampler(weights)
+
+
+def test_meta_tensors_are_rejected_by_name():
+    with pytest.raises(ValueError, match="weights should be a tensor with data"):
+        S.WeightedSampler(torch.ones(3, device="meta"), 1, seed=0)
+    with pytest.raises(ValueError, match="labels should be a tensor with data"):
+        S.ClassAwareSampler(torch.zeros(3, dtype=torch.long, device="meta"))
