@@ -200,7 +200,13 @@ class MetaSampler(Sampler[list[int]]):
         #: ``n_c`` for every class ``0 .. num_classes - 1`` (float64).
         self.class_counts: Tensor = torch.bincount(self._labels, minlength=num_classes).double()
         #: The learnable sampling logits :math:`w`, one per class (float64, CPU).
-        self.logits = nn.Parameter(self.initial_logits(self.class_counts, self.init_pow))
+        initial = self.initial_logits(self.class_counts, self.init_pow)
+        if not bool(torch.isfinite(initial).all()):
+            raise ValueError(
+                "init_pow should be small enough for finite initial logits (pi**-init_pow "
+                f"overflows float64), but got init_pow={self.init_pow}"
+            )
+        self.logits = nn.Parameter(initial)
         self.optimizer = torch.optim.Adam([self.logits], lr=self.lr)
         self._pending: deque[_Draw] = deque()
 

@@ -702,9 +702,12 @@ class PowerSampler(_ClassWeightedSampler):
         )
 
     def _class_weights(self, epoch: int) -> np.ndarray:
-        # n^q / n_max^q in log space: no overflow for large |q|.
+        # n^q relative to the largest of them, in log space: every exponent is <= 0 (the
+        # reference is n_max for q > 0 and n_min for q < 0), so no overflow for any finite q.
         log_n = np.log(self.class_counts.astype(np.float64))
-        return np.exp(self.q * (log_n - log_n.max()))
+        ref = log_n.max() if self.q > 0 else log_n.min()
+        with np.errstate(over="ignore"):  # an exponent of -inf is a weight of exactly 0
+            return np.exp(self.q * (log_n - ref))
 
 
 class SquareRootSampler(PowerSampler):

@@ -272,3 +272,16 @@ def test_meta_tensors_are_rejected_by_name():
         S.WeightedSampler(torch.ones(3, device="meta"), 1, seed=0)
     with pytest.raises(ValueError, match="labels should be a tensor with data"):
         S.ClassAwareSampler(torch.zeros(3, dtype=torch.long, device="meta"))
+
+
+@pytest.mark.parametrize(("q", "heaviest"), [(1e308, 0), (-1e308, 2), (-40.0, 2), (40.0, 0)])
+def test_power_sampler_is_exact_for_extreme_exponents(q, heaviest):
+    labels = [0] * 50 + [1] * 3 + [2]
+    p = S.PowerSampler(labels, q).class_probabilities()
+    assert np.isfinite(p).all() and p.sum() == pytest.approx(1.0)
+    assert int(np.argmax(p)) == heaviest and p[heaviest] == pytest.approx(1.0)
+
+
+def test_meta_sampler_rejects_an_init_pow_that_overflows():
+    with pytest.raises(ValueError, match="init_pow should be small enough"):
+        S.MetaSampler([0] * 50 + [1], 4, init_pow=1e308)
