@@ -1,5 +1,7 @@
 """Type stub for the private Rust extension ``longtail._core``."""
 
+from typing import final
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -85,7 +87,22 @@ def group_softmax_loss(
 ) -> None:
     """Fused group-softmax (BAGS) loss into ``loss`` and its gradient into ``grad``."""
 
-# Samplers: every function returns the epoch's indices (int64) for ``(seed, epoch)``.
+# Samplers: every `*_indices` function returns the epoch's indices (int64) for
+# ``(seed, epoch)`` as one array (``MemoryError`` naming the size when it cannot be
+# allocated); every `*_stream` function returns the same epoch as a lazy IndexStream.
+@final
+class IndexStream:
+    """One epoch, read front to back in pieces (memory O(piece))."""
+
+    def __len__(self) -> int: ...
+    @property
+    def remaining(self) -> int:
+        """The indices not yet read."""
+    def read(self, max: int) -> NDArray[np.int64]:
+        """The next ``min(max, remaining)`` indices."""
+    def skip(self, n: int) -> None:
+        """Passes the next ``n`` indices (at most ``remaining``)."""
+
 def group_labels(
     labels: NDArray[np.int64],
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
@@ -94,6 +111,9 @@ def group_labels(
 def weighted_indices(
     weights: NDArray[np.float64], num_samples: int, replacement: bool, seed: int, epoch: int
 ) -> NDArray[np.int64]: ...
+def weighted_stream(
+    weights: NDArray[np.float64], num_samples: int, replacement: bool, seed: int, epoch: int
+) -> IndexStream: ...
 def class_weighted_indices(
     offsets: NDArray[np.int64],
     members: NDArray[np.int64],
@@ -102,6 +122,14 @@ def class_weighted_indices(
     seed: int,
     epoch: int,
 ) -> NDArray[np.int64]: ...
+def class_weighted_stream(
+    offsets: NDArray[np.int64],
+    members: NDArray[np.int64],
+    class_weights: NDArray[np.float64],
+    num_samples: int,
+    seed: int,
+    epoch: int,
+) -> IndexStream: ...
 def class_aware_indices(
     offsets: NDArray[np.int64],
     members: NDArray[np.int64],
@@ -110,6 +138,14 @@ def class_aware_indices(
     seed: int,
     epoch: int,
 ) -> NDArray[np.int64]: ...
+def class_aware_stream(
+    offsets: NDArray[np.int64],
+    members: NDArray[np.int64],
+    samples_per_class: int,
+    num_samples: int,
+    seed: int,
+    epoch: int,
+) -> IndexStream: ...
 def resample_indices(
     offsets: NDArray[np.int64],
     members: NDArray[np.int64],
@@ -117,12 +153,22 @@ def resample_indices(
     seed: int,
     epoch: int,
 ) -> NDArray[np.int64]: ...
+def resample_stream(
+    offsets: NDArray[np.int64],
+    members: NDArray[np.int64],
+    targets: NDArray[np.int64],
+    seed: int,
+    epoch: int,
+) -> IndexStream: ...
 def repeat_factors(
     image_offsets: NDArray[np.int64], categories: NDArray[np.int64], threshold: float, sqrt: bool
 ) -> NDArray[np.float64]: ...
 def repeat_factor_indices(
     repeat_factors: NDArray[np.float64], rounding: str, seed: int, epoch: int
 ) -> NDArray[np.int64]: ...
+def repeat_factor_stream(
+    repeat_factors: NDArray[np.float64], rounding: str, seed: int, epoch: int
+) -> IndexStream: ...
 def repeat_factor_epoch_length(
     repeat_factors: NDArray[np.float64], rounding: str, seed: int, epoch: int
 ) -> int: ...

@@ -18,11 +18,11 @@ from torch.func import functional_call
 from torch.utils.data import Sampler
 
 from longtail import _core
-from longtail.samplers import ArrayLike, _as_labels, _check_int, _distributed_default
+from longtail._checks import I64_MAX, U64_MAX, check_int, check_seed
+from longtail.samplers import ArrayLike, _as_labels, _distributed_default
 
 __all__ = ["MetaSampler"]
 
-_U64 = (1 << 64) - 1
 # Gumbel perturbations are made this many elements (rows x dataset size) at a time.
 _CHUNK_ELEMENTS = 1 << 22
 
@@ -171,18 +171,18 @@ class MetaSampler(Sampler[list[int]]):
     ) -> None:
         super().__init__()
         labels_np = _as_labels(labels)
-        self.batch_size = _check_int("batch_size", batch_size, low=1)
+        self.batch_size = check_int("batch_size", batch_size, low=1, high=I64_MAX)
         self.num_replicas, self.rank = _distributed_default(num_replicas, rank)
         n = len(labels_np)
         self.num_batches = (
             max(1, n // (self.batch_size * self.num_replicas))
             if num_batches is None
-            else _check_int("num_batches", num_batches, low=1)
+            else check_int("num_batches", num_batches, low=1, high=I64_MAX)
         )
         top = int(labels_np.max()) + 1
         if num_classes is None:
             num_classes = top
-        num_classes = _check_int("num_classes", num_classes, low=1)
+        num_classes = check_int("num_classes", num_classes, low=1, high=I64_MAX)
         if num_classes < top:
             raise ValueError(
                 f"num_classes should be > every label (max {top - 1}), but got "
@@ -191,7 +191,7 @@ class MetaSampler(Sampler[list[int]]):
         self.num_classes = num_classes
         self.init_pow = _check_real("init_pow", init_pow)
         self.lr = _check_real("lr", lr, positive=True)
-        self.seed = _check_int("seed", seed)
+        self.seed = check_seed("seed", seed)
         self.epoch = 0
 
         classes, offsets, members = _core.group_labels(labels_np)
@@ -200,7 +200,13 @@ class MetaSampler(Sampler[list[int]]):
         #: ``n_c`` for every class ``0 .. num_classes - 1`` (float64).
         self.class_counts: Tensor = torch.bincount(self._labels, minlength=num_classes).double()
         #: The learnable sampling logits :math:`w`, one per class (float64, CPU).
-        self.logits = nn.Parameter(self.initial_logits(self.class_counts, self.init_pow))
+        initial = self.initial_logits(self.class_counts, self.init_pow)
+        if not bool(torch.isfinite(initial).all()):
+            raise ValueError(
+                "init_pow should be small enough for finite initial logits (pi**-init_pow "
+                f"overflows float64), but got init_pow={self.init_pow}"
+            )
+        self.logits = nn.Parameter(initial)
         self.optimizer = torch.optim.Adam([self.logits], lr=self.lr)
         self._pending: deque[_Draw] = deque()
 
@@ -226,15 +232,20 @@ class MetaSampler(Sampler[list[int]]):
 
     # -- drawing ---------------------------------------------------------------------------
 
+    def _check_epoch(self, name: str, epoch: Any) -> int:
+        # Batch b of epoch e draws the core stream (e * batches + b) * R + r, a u64.
+        last = (U64_MAX + 1) // (self.num_batches * self.num_replicas) - 1
+        return check_int(name, epoch, low=0, high=last)
+
     def set_epoch(self, epoch: int) -> None:
         """Sets the epoch (counting from 0) for the next ``__iter__``."""
-        self.epoch = _check_int("epoch", epoch, low=0)
+        self.epoch = self._check_epoch("epoch", epoch)
 
     def __len__(self) -> int:
         return self.num_batches
 
     def _noise_seed(self, batch: int) -> int:
-        entropy = [self.seed & _U64, self.epoch, batch]
+        entropy = [self.seed, self.epoch, batch]
         if self.num_replicas > 1:
             entropy.append(self.rank)
         seq = np.random.SeedSequence(entropy)
@@ -253,7 +264,7 @@ class MetaSampler(Sampler[list[int]]):
             self._members,
             np.ascontiguousarray(class_weights, dtype=np.float64),
             self.batch_size,
-            self.seed & _U64,
+            self.seed,
             stream,
         )
         idx = torch.from_numpy(indices)
@@ -317,6 +328,8 @@ class MetaSampler(Sampler[list[int]]):
         Returns:
             The outer (meta) cross-entropy, detached.
         """
+        # Everything is checked, and the whole update computed, before the pending batch is
+        # consumed or Adam steps: a rejected call changes nothing.
         if not isinstance(classifier, nn.Module):
             raise TypeError(
                 "classifier should be a torch.nn.Module, but got classifier of type "
@@ -332,7 +345,7 @@ class MetaSampler(Sampler[list[int]]):
         ):
             if not isinstance(t, Tensor):
                 raise TypeError(
-                    f"{name} should be a torch.Tensor, but got {name} of type {type(t)}"
+                    f"{name} should be a torch.Tensor, but got {name} of type {type(t).__name__}"
                 )
         if not self._pending:
             raise RuntimeError(
@@ -347,23 +360,56 @@ class MetaSampler(Sampler[list[int]]):
                 "target should be the labels of the oldest batch drawn and not yet stepped "
                 "(call step() once per batch, in order), but got labels that differ from it"
             )
-        if meta_target.dim() != 1 or meta_input.shape[0] != meta_target.shape[0]:
+        if input.dim() == 0 or input.shape[0] != draw.labels.shape[0]:
+            raise ValueError(
+                f"input should have one row per sample of the batch ({draw.labels.shape[0]}), "
+                f"but got input of shape {tuple(input.shape)}"
+            )
+        if meta_target.dim() != 1 or meta_input.dim() == 0:
+            raise ValueError(
+                "meta_target should be a 1-D tensor of class indices and meta_input a batch, but "
+                f"got meta_target of shape {tuple(meta_target.shape)} and meta_input of shape "
+                f"{tuple(meta_input.shape)}"
+            )
+        if meta_input.shape[0] != meta_target.shape[0]:
             raise ValueError(
                 "meta_input and meta_target should have the same length, but got "
                 f"{meta_input.shape[0]} inputs and {tuple(meta_target.shape)} targets"
             )
+        if meta_target.numel() == 0:
+            raise ValueError(
+                "meta_target should hold at least one sample (the meta loss of an empty batch "
+                "is NaN), but got meta_target of shape (0,)"
+            )
+        if (
+            meta_target.is_floating_point()
+            or meta_target.is_complex()
+            or (meta_target.dtype == torch.bool)
+        ):
+            raise TypeError(
+                f"meta_target should hold integer class indices, but got meta_target of "
+                f"dtype={meta_target.dtype}"
+            )
+        low, high = int(meta_target.min()), int(meta_target.max())
+        if low < 0 or high >= self.num_classes:
+            bad = low if low < 0 else high
+            raise IndexError(
+                f"meta_target should hold class indices in [0, {self.num_classes - 1}], but got "
+                f"meta_target={bad}"
+            )
         params = {k: p for k, p in classifier.named_parameters() if p.requires_grad}
         if not params:
-            raise ValueError("classifier should have parameters with requires_grad=True")
+            raise ValueError(
+                "classifier should have parameters with requires_grad=True, but got none"
+            )
         buffers = dict(classifier.named_buffers())
-        self._pending.popleft()
 
         x = input.detach()
-        logits = functional_call(classifier, {**params, **buffers}, (x,))
+        logits = self._classify(classifier, {**params, **buffers}, x, "input")
         log_counts = torch.log(self.class_counts).to(device=logits.device, dtype=logits.dtype)
         # Balanced Softmax per sample, in plain torch ops: the inner step is differentiated
         # twice, and longtail's fused kernel is differentiable once.
-        per_sample = F.cross_entropy(logits + log_counts, target, reduction="none")
+        per_sample = F.cross_entropy(logits + log_counts, target.long(), reduction="none")
         h = draw.weight.to(device=per_sample.device, dtype=per_sample.dtype)
         inner = (per_sample * h.detach() * h).mean()
         names = list(params)
@@ -372,9 +418,18 @@ class MetaSampler(Sampler[list[int]]):
             k: params[k] - lr * (g + weight_decay * params[k])
             for k, g in zip(names, grads, strict=True)
         }
-        meta_logits = functional_call(classifier, {**updated, **buffers}, (meta_input.detach(),))
-        outer = F.cross_entropy(meta_logits, meta_target)
-        (grad_w,) = torch.autograd.grad(outer, [self.logits])
+        meta_logits = self._classify(
+            classifier, {**updated, **buffers}, meta_input.detach(), "meta_input"
+        )
+        outer = F.cross_entropy(meta_logits, meta_target.long().to(meta_logits.device))
+        # Keep the draw's graph: should a check below reject the call, the batch stays pending
+        # and a retried step needs it (it is freed with the draw once stepped).
+        (grad_w,) = torch.autograd.grad(outer, [self.logits], retain_graph=True)
+        if not bool(torch.isfinite(grad_w).all()):
+            raise ValueError(
+                "the meta gradient should be finite, but got a non-finite gradient (meta loss "
+                f"{float(outer.detach())}); check the classifier and its inputs for NaN or inf"
+            )
         if (
             self.num_replicas > 1
             and torch.distributed.is_available()
@@ -383,10 +438,39 @@ class MetaSampler(Sampler[list[int]]):
             # One meta step over every rank's batch: the mean of the ranks' gradients.
             torch.distributed.all_reduce(grad_w)
             grad_w = grad_w / self.num_replicas
+        self._pending.popleft()
         self.optimizer.zero_grad(set_to_none=True)
         self.logits.grad = grad_w
         self.optimizer.step()  # .grad keeps this step's gradient, as after loss.backward()
         return outer.detach()
+
+    def _classify(
+        self, classifier: nn.Module, tensors: dict[str, Tensor], x: Tensor, name: str
+    ) -> Tensor:
+        """The classifier's logits ``(B, num_classes)`` for ``x``, or a ValueError naming
+        ``name`` when the classifier rejects it or gives another width."""
+        try:
+            out = functional_call(classifier, tensors, (x,))
+        except RuntimeError as err:
+            raise ValueError(
+                f"{name} should be accepted by the classifier, but got {name} of shape "
+                f"{tuple(x.shape)}: {err}"
+            ) from err
+        if (
+            not isinstance(out, Tensor)
+            or out.dim() != 2
+            or out.shape
+            != (
+                x.shape[0],
+                self.num_classes,
+            )
+        ):
+            shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+            raise ValueError(
+                f"classifier should map {name} to logits of shape ({x.shape[0]}, "
+                f"{self.num_classes}), but got classifier output {shape}"
+            )
+        return out
 
     # -- state ------------------------------------------------------------------------------
 
@@ -400,18 +484,62 @@ class MetaSampler(Sampler[list[int]]):
         }
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Restores :meth:`state_dict`'s output (pending draws are dropped)."""
-        logits = torch.as_tensor(state_dict["logits"], dtype=torch.float64)
+        """Restores :meth:`state_dict`'s output (pending draws are dropped).
+
+        Everything is checked first, Adam's state included (loaded into a scratch optimizer),
+        so a rejected state leaves the sampler as it was."""
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(
+                "state_dict should be a mapping, but got state_dict of type "
+                f"{type(state_dict).__name__}"
+            )
+        expected = {"logits", "optimizer", "epoch", "seed"}
+        keys = set(state_dict)
+        if keys != expected:
+            raise ValueError(
+                "state_dict should have exactly the keys 'logits', 'optimizer', 'epoch', 'seed', "
+                f"but got state_dict missing {sorted(expected - keys, key=str)} and with extra "
+                f"keys {sorted(keys - expected, key=str)}"
+            )
+        raw = state_dict["logits"]
+        if not isinstance(raw, Tensor) or not raw.is_floating_point() or raw.device.type == "meta":
+            raise TypeError(
+                "state_dict['logits'] should be a real floating-point tensor, but got "
+                f"state_dict['logits']={raw!r}"
+            )
+        logits = raw.detach().to(device="cpu", dtype=torch.float64)
         if logits.shape != self.logits.shape:
             raise ValueError(
                 f"state_dict['logits'] should have shape {tuple(self.logits.shape)}, but got "
-                f"{tuple(logits.shape)}"
+                f"state_dict['logits'] of shape {tuple(logits.shape)}"
             )
+        if not bool(torch.isfinite(logits).all()):
+            raise ValueError(
+                f"state_dict['logits'] should be finite, but got state_dict['logits']={logits}"
+            )
+        epoch = self._check_epoch("state_dict['epoch']", state_dict["epoch"])
+        seed = check_seed("state_dict['seed']", state_dict["seed"])
+        optimizer_state = state_dict["optimizer"]
+        scratch = torch.optim.Adam([nn.Parameter(logits.clone())], lr=self.lr)
+        try:
+            scratch.load_state_dict(optimizer_state)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
+            raise ValueError(
+                "state_dict['optimizer'] should be the state_dict of this sampler's Adam, but "
+                f"got state_dict['optimizer']={optimizer_state!r} ({err})"
+            ) from err
+        for per_param in scratch.state.values():
+            for name in ("exp_avg", "exp_avg_sq"):
+                moment = per_param.get(name)
+                if not isinstance(moment, Tensor) or moment.shape != self.logits.shape:
+                    raise ValueError(
+                        f"state_dict['optimizer'] should hold {name} of shape "
+                        f"{tuple(self.logits.shape)}, but got {name}={moment!r}"
+                    )
         with torch.no_grad():
             self.logits.copy_(logits)
-        self.optimizer.load_state_dict(state_dict["optimizer"])
-        self.epoch = _check_int("state_dict['epoch']", state_dict["epoch"], low=0)
-        self.seed = _check_int("state_dict['seed']", state_dict["seed"])
+        self.optimizer.load_state_dict(optimizer_state)
+        self.epoch, self.seed = epoch, seed
         self._pending.clear()
 
     def __getstate__(self) -> dict[str, Any]:

@@ -1,11 +1,18 @@
 """Re-sampling for long-tailed datasets (methods.md section 1), as ``Sampler[int]`` classes.
 
-Every sampler builds a whole epoch's indices in the Rust core (GIL released) from
-``(seed, epoch)`` alone: no global random state, the same order on every rank and after a
-resume. The epoch is then split across ranks exactly as
+Every sampler streams its epoch's indices from the Rust core (GIL released), in fixed
+chunks, as a function of ``(seed, epoch)`` alone: no global random state (except
+:class:`WeightedSampler` without a seed, as ``WeightedRandomSampler``), the same order on
+every rank and after a resume, and memory O(chunk) whatever the epoch's length, so a huge
+``num_samples`` is just a long iterator. The epoch is split across ranks exactly as
 :class:`torch.utils.data.distributed.DistributedSampler` splits it: the list is padded by
 wrapping around its start (unless ``drop_last``) and rank ``r`` takes
-``indices[r:total:num_replicas]``.
+``indices[r:total:num_replicas]``. :meth:`epoch_indices` builds the whole epoch as one array
+and raises ``MemoryError`` (naming the size) when it cannot be allocated.
+
+Integer arguments are Python ints, NumPy integers or 0-d integer tensors (``bool`` is
+rejected), seeds lie in ``[0, 2**64)`` and epochs in ``[0, 2**64)``; bad input raises
+``ValueError`` / ``TypeError`` in torch's form "x should be ..., but got x=...".
 
 All samplers share the keyword arguments ``seed=0``, ``num_replicas=None``, ``rank=None`` and
 ``drop_last=False`` (``num_replicas`` / ``rank`` default to the ``torch.distributed`` world
@@ -43,6 +50,14 @@ from torch import Tensor
 from torch.utils.data import Sampler
 
 from longtail import _core
+from longtail._checks import (
+    I64_MAX,
+    U64_MAX,
+    _integer_or_none,
+    check_bool,
+    check_int,
+    check_seed,
+)
 
 __all__ = [
     "ClassAwareSampler",
@@ -58,8 +73,6 @@ __all__ = [
     "repeat_factors",
 ]
 
-_U64 = (1 << 64) - 1
-
 ArrayLike = Sequence[int] | Sequence[float] | np.ndarray | Tensor
 
 
@@ -67,29 +80,28 @@ ArrayLike = Sequence[int] | Sequence[float] | np.ndarray | Tensor
 # Argument checks (torch-style messages: "<arg> should be ..., but got <arg>=...").
 
 
-def _check_int(name: str, value: Any, *, low: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} should be an integer, but got {name}={value!r}")
-    value = int(value)
-    if low is not None and value < low:
-        what = "a positive integer" if low == 1 else f"an integer >= {low}"
-        raise ValueError(f"{name} should be {what}, but got {name}={value}")
-    return value
+def _check_int(name: str, value: Any, *, low: int | None = None, high: int | None = I64_MAX) -> int:
+    return check_int(name, value, low=low, high=high)
 
 
-def _check_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} should be a boolean value, but got {name}={value!r}")
-    return value
+_check_bool = check_bool
 
 
 def _preview(a: np.ndarray) -> str:
     return np.array2string(a[:8], separator=", ") + (" ..." if a.size > 8 else "")
 
 
+def _check_tensor_device(name: str, t: Tensor) -> None:
+    if t.device.type == "meta":
+        raise ValueError(
+            f"{name} should be a tensor with data (CPU or CUDA), but got {name} on device=meta"
+        )
+
+
 def _as_labels(labels: Any, name: str = "labels") -> np.ndarray:
     """``labels`` as a 1-D, contiguous int64 array of non-negative class indices."""
     if isinstance(labels, Tensor):
+        _check_tensor_device(name, labels)
         if labels.is_complex() or labels.dtype == torch.bool:
             raise TypeError(
                 f"{name} should hold integer class indices, but got {name} of dtype={labels.dtype}"
@@ -135,18 +147,27 @@ def _as_labels(labels: Any, name: str = "labels") -> np.ndarray:
 def _as_weights(weights: Any, name: str = "weights") -> np.ndarray:
     """``weights`` as a 1-D, contiguous float64 array: finite, non-negative, positive sum."""
     if isinstance(weights, Tensor):
-        if weights.is_complex():
+        _check_tensor_device(name, weights)
+        if weights.is_complex() or weights.dtype == torch.bool:
             raise TypeError(
                 f"{name} should be real numbers, but got {name} of dtype={weights.dtype}"
             )
         arr = weights.detach().cpu().to(torch.float64).numpy()
     else:
         try:
-            arr = np.asarray(weights, dtype=np.float64)
+            raw = np.asarray(weights)
         except (TypeError, ValueError) as err:
             raise TypeError(
                 f"{name} should be a sequence of non-negative numbers, but got {name}={weights!r}"
             ) from err
+        # Only real numbers: no strings parsed as numbers, no booleans, no complex parts
+        # dropped, no objects.
+        if raw.dtype.kind not in "iuf" and not (raw.size == 0 and raw.dtype.kind == "f"):
+            raise TypeError(
+                f"{name} should be a sequence of non-negative numbers, but got {name} of "
+                f"dtype={raw.dtype}: {_preview(raw.reshape(-1))}"
+            )
+        arr = raw.astype(np.float64)
     if arr.ndim != 1:
         raise ValueError(f"{name} should be a 1d sequence, but got {name} of shape {arr.shape}")
     if arr.size == 0:
@@ -166,8 +187,8 @@ def _distributed_default(num_replicas: int | None, rank: int | None) -> tuple[in
         num_replicas = torch.distributed.get_world_size() if initialised else 1
     if rank is None:
         rank = torch.distributed.get_rank() if initialised else 0
-    num_replicas = _check_int("num_replicas", num_replicas, low=1)
-    rank = _check_int("rank", rank)
+    num_replicas = check_int("num_replicas", num_replicas, low=1, high=I64_MAX)
+    rank = check_int("rank", rank)
     if not 0 <= rank < num_replicas:
         raise ValueError(
             f"rank should be in the interval [0, {num_replicas - 1}] for num_replicas="
@@ -181,6 +202,7 @@ def _distributed_default(num_replicas: int | None, rank: int | None) -> tuple[in
 
 
 _ITER_CHUNK = 1 << 14  # indices turned into Python ints at a time (stays in cache)
+_BLOCK = 1 << 20  # global positions read from the core at a time, whatever num_replicas is
 
 
 class _Progress:
@@ -190,7 +212,7 @@ class _Progress:
 
     def __init__(self, start: int) -> None:
         self.base, self.size = start, 0
-        self.it: Iterator[int] | None = None
+        self.it: Iterator[Any] | None = None
 
     def yielded(self) -> int:
         if self.it is None:
@@ -198,17 +220,78 @@ class _Progress:
         return self.base + self.size - self.it.__length_hint__()  # type: ignore[attr-defined]
 
 
-def _chunks(shard: np.ndarray, start: int, progress: _Progress) -> Iterator[Iterator[int]]:
-    for lo in range(start, len(shard), _ITER_CHUNK):
-        items = shard[lo : lo + _ITER_CHUNK].tolist()
+class _ArrayStream:
+    """An epoch already built as an array (rows for pair samplers), read like a core stream."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self._array, self._pos = array, 0
+
+    @property
+    def remaining(self) -> int:
+        return len(self._array) - self._pos
+
+    def read(self, count: int) -> np.ndarray:
+        out = self._array[self._pos : self._pos + count]
+        self._pos += len(out)
+        return out
+
+    def skip(self, count: int) -> None:
+        self._pos += count
+
+
+def _shard_chunks(
+    stream: Any, start: int, rank: int, num_replicas: int, per_rank: int, progress: _Progress
+) -> Iterator[Iterator[Any]]:
+    """This rank's items ``start, start + 1, ...`` of a sharded epoch, as list iterators.
+
+    Rank ``r`` takes global positions ``r + k * R`` (DistributedSampler's ``indices[r::R]``);
+    positions past the epoch's end ``n`` are padding and wrap to ``p % n``, which always falls
+    in the first ``min(n, R)`` items. The epoch is read front to back in blocks, so memory is
+    O(block) whatever its length.
+    """
+    n = stream.remaining
+    if start >= per_rank:
+        return
+    head = stream.read(min(n, num_replicas)) if per_rank * num_replicas > n else stream.read(0)
+    cursor = len(head)  # global position of the stream's next item
+    # Items k < in_epoch come from the epoch itself, the rest are padding.
+    in_epoch = min(per_rank, max(0, -(-(n - rank) // num_replicas)))
+    count_max = max(1, min(_ITER_CHUNK, _BLOCK // num_replicas))
+    k = start
+    while k < in_epoch:
+        count = min(count_max, in_epoch - k)
+        p = rank + k * num_replicas
+        parts = []
+        if p < cursor:  # still inside the head already read
+            part = head[p:cursor:num_replicas][:count]
+            parts.append(part)
+            p += len(part) * num_replicas
+        left = count - sum(len(x) for x in parts)
+        if left > 0:
+            if p > cursor:
+                stream.skip(p - cursor)
+                cursor = p
+            span = (left - 1) * num_replicas + 1
+            parts.append(stream.read(span)[::num_replicas])
+            cursor += span
+        items = (parts[0] if len(parts) == 1 else np.concatenate(parts)).tolist()
         it = iter(items)
-        progress.base, progress.size, progress.it = lo, len(items), it
+        progress.base, progress.size, progress.it = k, len(items), it
+        yield it
+        k += count
+    if k < per_rank:
+        positions = (rank + np.arange(k, per_rank) * num_replicas) % n
+        items = head[positions].tolist()
+        it = iter(items)
+        progress.base, progress.size, progress.it = k, len(items), it
         yield it
 
 
 class _EpochSampler(Sampler[int]):
-    """Base of every sampler here. A subclass only says how long epoch ``e`` is
-    (:meth:`_epoch_length`) and how to build its global index array (:meth:`_generate`)."""
+    """Base of every sampler here. A subclass says how long epoch ``e`` is
+    (:meth:`_epoch_length`) and how to stream its global indices (:meth:`_stream`, a core
+    ``IndexStream``); samplers whose epoch is a small array may override :meth:`_generate`
+    instead."""
 
     def __init__(
         self,
@@ -219,9 +302,9 @@ class _EpochSampler(Sampler[int]):
         drop_last: bool = False,
     ) -> None:
         super().__init__()
-        self.seed = _check_int("seed", seed)
+        self.seed = check_seed("seed", seed)
         self.num_replicas, self.rank = _distributed_default(num_replicas, rank)
-        self.drop_last = _check_bool("drop_last", drop_last)
+        self.drop_last = check_bool("drop_last", drop_last)
         self.epoch = 0
         # How many indices of the current epoch a loaded state had already yielded.
         self._resume_from = 0
@@ -234,15 +317,21 @@ class _EpochSampler(Sampler[int]):
         """The global (unsharded) length of epoch ``epoch``."""
         raise NotImplementedError
 
+    def _epoch_length_for(self, epoch: int, seed: int) -> int:
+        """The epoch's length under another seed (only the stochastic repeat factors care)."""
+        return self._epoch_length(epoch)
+
+    def _stream(self, epoch: int) -> Any:
+        """The global epoch ``epoch``, a function of (seed, epoch) only, as a stream with
+        ``remaining``, ``read(count)`` and ``skip(count)``."""
+        return _ArrayStream(self._generate(epoch))
+
     def _generate(self, epoch: int) -> np.ndarray:
-        """The global epoch ``epoch`` as an int64 array, a function of (seed, epoch) only."""
-        raise NotImplementedError
+        """The global epoch ``epoch`` as one array (``MemoryError`` when it cannot fit)."""
+        stream = self._stream(epoch)
+        return stream.read(stream.remaining)
 
     # -- public API ---------------------------------------------------------------------------
-
-    @property
-    def _seed64(self) -> int:
-        return self.seed & _U64
 
     def set_epoch(self, epoch: int) -> None:
         """Sets the epoch (counting from 0) for the next ``__iter__``.
@@ -252,9 +341,9 @@ class _EpochSampler(Sampler[int]):
         when ``epoch`` is the loaded epoch and dropped otherwise.
 
         Args:
-            epoch: the epoch number, ``>= 0``.
+            epoch: the epoch number, in ``[0, 2**64)``.
         """
-        epoch = _check_int("epoch", epoch, low=0)
+        epoch = check_int("epoch", epoch, low=0, high=U64_MAX)
         if epoch != self.epoch:
             self._resume_from = 0
             self._progress = None
@@ -263,10 +352,13 @@ class _EpochSampler(Sampler[int]):
     def epoch_indices(self, epoch: int | None = None) -> np.ndarray:
         """The whole epoch, before sharding, as an int64 NumPy array (the same on every rank).
 
+        Iteration streams the epoch; this builds it whole, and raises ``MemoryError`` (naming
+        the size) when it cannot be allocated.
+
         Args:
             epoch: the epoch to build; defaults to the current one (see :meth:`set_epoch`).
         """
-        epoch = self.epoch if epoch is None else _check_int("epoch", epoch, low=0)
+        epoch = self.epoch if epoch is None else check_int("epoch", epoch, low=0, high=U64_MAX)
         return self._generate(epoch)
 
     def _per_rank(self, total: int) -> int:
@@ -275,27 +367,19 @@ class _EpochSampler(Sampler[int]):
             return total // self.num_replicas
         return -(-total // self.num_replicas)
 
-    def _shard(self, indices: np.ndarray) -> np.ndarray:
-        n = len(indices)
-        total = self._per_rank(n) * self.num_replicas
-        if self.num_replicas == 1 and total == n:
-            return indices
-        if total <= n:
-            return indices[self.rank : total : self.num_replicas]
-        # Padding wraps around the start of the epoch list, as DistributedSampler's does.
-        return indices[np.arange(self.rank, total, self.num_replicas) % n]
-
     def __len__(self) -> int:
         return self._per_rank(self._epoch_length(self.epoch))
 
     def __iter__(self) -> Iterator[int]:
-        shard = self._shard(self._generate(self.epoch))
+        stream = self._stream(self.epoch)
+        per_rank = self._per_rank(stream.remaining)
         start, self._resume_from = self._resume_from, 0
         progress = _Progress(start)
         self._progress = progress
         # Python ints are made a chunk at a time (ndarray.tolist, the fastest conversion) and
         # handed out by C-level iterators: list speed, and O(chunk) Python objects alive.
-        return itertools.chain.from_iterable(_chunks(shard, start, progress))
+        chunks = _shard_chunks(stream, start, self.rank, self.num_replicas, per_rank, progress)
+        return itertools.chain.from_iterable(chunks)
 
     def state_dict(self) -> dict[str, int]:
         """The position in the current epoch: ``{"epoch", "seed", "yielded"}``.
@@ -314,22 +398,36 @@ class _EpochSampler(Sampler[int]):
         """Restores :meth:`state_dict`'s position: the next ``__iter__`` yields the rest of that
         epoch, and the calls after it start fresh epochs.
 
+        Everything is checked before anything changes: a rejected state leaves the sampler as
+        it was.
+
         Args:
-            state_dict: a mapping with integer ``"epoch"``, ``"seed"`` and ``"yielded"``.
+            state_dict: a mapping with exactly the keys ``"epoch"`` (in ``[0, 2**64)``),
+                ``"seed"`` (in ``[0, 2**64)``) and ``"yielded"`` (at most this rank's length
+                of that epoch).
         """
         if not isinstance(state_dict, Mapping):
             raise TypeError(
-                f"state_dict should be a mapping, but got state_dict of type {type(state_dict)}"
+                f"state_dict should be a mapping, but got state_dict of type "
+                f"{type(state_dict).__name__}"
             )
-        missing = {"epoch", "seed", "yielded"} - set(state_dict)
-        if missing:
+        keys = set(state_dict)
+        expected = {"epoch", "seed", "yielded"}
+        if keys != expected:
             raise ValueError(
-                f"state_dict should have the keys 'epoch', 'seed', 'yielded', but got "
-                f"state_dict missing {sorted(missing)}"
+                "state_dict should have exactly the keys 'epoch', 'seed', 'yielded', but got "
+                f"state_dict missing {sorted(expected - keys, key=str)} and with extra keys "
+                f"{sorted(keys - expected, key=str)}"
             )
-        epoch = _check_int("state_dict['epoch']", state_dict["epoch"], low=0)
-        seed = _check_int("state_dict['seed']", state_dict["seed"])
-        yielded = _check_int("state_dict['yielded']", state_dict["yielded"], low=0)
+        epoch = check_int("state_dict['epoch']", state_dict["epoch"], low=0, high=U64_MAX)
+        seed = check_seed("state_dict['seed']", state_dict["seed"])
+        yielded = check_int("state_dict['yielded']", state_dict["yielded"], low=0, high=I64_MAX)
+        length = self._per_rank(self._epoch_length_for(epoch, seed))
+        if yielded > length:
+            raise ValueError(
+                f"state_dict['yielded'] should be at most the {length} indices this rank has in "
+                f"epoch {epoch}, but got state_dict['yielded']={yielded}"
+            )
         self.seed, self.epoch = seed, epoch
         self._resume_from = yielded
         self._progress = None
@@ -375,7 +473,7 @@ class _LabelSampler(_EpochSampler):
 def _num_samples_or(default: int, num_samples: int | None) -> int:
     if num_samples is None:
         return default
-    return _check_int("num_samples", num_samples, low=1)
+    return _check_int("num_samples", num_samples, low=1, high=I64_MAX)
 
 
 # --------------------------------------------------------------------------------------------
@@ -385,22 +483,35 @@ def _num_samples_or(default: int, num_samples: int | None) -> int:
 class WeightedSampler(_EpochSampler):
     r"""Samples ``num_samples`` indices with probability proportional to ``weights``.
 
-    A drop-in for :class:`torch.utils.data.WeightedRandomSampler` with the same first three
-    arguments and the same law: i.i.d. draws with replacement, or, with
+    A drop-in for :class:`torch.utils.data.WeightedRandomSampler` with the same four
+    positional arguments and the same law: i.i.d. draws with replacement, or, with
     ``replacement=False``, successive draws proportional to the remaining weights (the law of
-    ``torch.multinomial(replacement=False)``). Weights are kept in float64 and there is no
-    limit on their number (``torch.multinomial`` stops at :math:`2^{24}`). With replacement
-    it uses an alias table (O(1) per draw); without, exponential keys.
+    ``torch.multinomial(replacement=False)``), zero weights coming last (in a uniformly random
+    order) as torch yields them. Weights are kept in float64 and there is no limit on their
+    number (``torch.multinomial`` stops at :math:`2^{24}`). With replacement it uses an alias
+    table (O(1) per draw); without, exponential keys. The epoch is streamed, so a huge
+    ``num_samples`` is just a long iterator.
+
+    Where the order comes from:
+
+    - ``seed=`` given: the epoch is a function of ``(seed, epoch)`` (call :meth:`set_epoch`),
+      the same on every rank: the rule for DDP.
+    - ``generator=`` given: every ``__iter__`` draws a fresh seed from it, as
+      ``WeightedRandomSampler`` does (``seed`` must then be left out).
+    - neither: every ``__iter__`` draws a fresh seed from torch's global RNG, as
+      ``WeightedRandomSampler`` does, so ``torch.manual_seed`` makes a run reproducible and
+      successive iterations differ without :meth:`set_epoch`. Under DDP, give ``seed``.
+
+    The seed of the latest iteration is :attr:`seed`; :meth:`state_dict` records it, so a
+    resumed epoch continues that iteration exactly.
 
     Args:
         weights: non-negative weights, one per dataset index (need not sum to 1).
-        num_samples: indices per epoch (before sharding across ranks).
-        replacement: draw with replacement. Without it, ``num_samples`` must not exceed the
-            number of positive weights.
-        generator: as in ``WeightedRandomSampler``: when given, every ``__iter__`` draws a
-            fresh seed from it, so successive iterations differ without :meth:`set_epoch`
-            (and ``seed`` is ignored). Ranks must seed their generators alike.
-        seed: the seed; the epoch order is a function of ``(seed, epoch)``.
+        num_samples: indices per epoch (before sharding across ranks), in ``[1, 2**63)``.
+        replacement: draw with replacement. Without it, ``num_samples`` must not exceed
+            ``len(weights)``.
+        generator: a ``torch.Generator`` to draw each iteration's seed from, or None.
+        seed: the seed, in ``[0, 2**64)``, or None (see above).
         num_replicas: number of ranks; defaults to the ``torch.distributed`` world size.
         rank: this rank; defaults to the ``torch.distributed`` rank.
         drop_last: drop the ragged tail instead of padding the epoch to a multiple of
@@ -420,41 +531,62 @@ class WeightedSampler(_EpochSampler):
         replacement: bool = True,
         generator: torch.Generator | None = None,
         *,
-        seed: int = 0,
+        seed: int | None = None,
         num_replicas: int | None = None,
         rank: int | None = None,
         drop_last: bool = False,
     ) -> None:
-        super().__init__(seed=seed, num_replicas=num_replicas, rank=rank, drop_last=drop_last)
+        # torch's checks and messages (ValueError for both), before anything else.
+        count = _integer_or_none(num_samples)
+        if count is None or not 0 < count <= I64_MAX:
+            raise ValueError(
+                f"num_samples should be a positive integer value, but got num_samples={num_samples}"
+            )
+        if not isinstance(replacement, (bool, np.bool_)):
+            raise ValueError(
+                f"replacement should be a boolean value, but got replacement={replacement}"
+            )
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(
                 "generator should be a torch.Generator or None, but got generator of type "
                 f"{type(generator).__name__}"
             )
+        if generator is not None and seed is not None:
+            raise ValueError(
+                "seed should be None when a generator is given (each iteration draws its seed "
+                f"from the generator), but got seed={seed!r}"
+            )
+        super().__init__(
+            seed=0 if seed is None else seed,
+            num_replicas=num_replicas,
+            rank=rank,
+            drop_last=drop_last,
+        )
         self.generator = generator
+        #: Whether each iteration draws its seed (from ``generator`` or the global RNG).
+        self.fresh_seed_per_iteration: bool = seed is None
         self.weights: np.ndarray = _as_weights(weights)
-        self.num_samples: int = _check_int("num_samples", num_samples, low=1)
-        self.replacement: bool = _check_bool("replacement", replacement)
-        if not replacement:
-            positive = int(np.count_nonzero(self.weights))
-            if self.num_samples > positive:
-                raise ValueError(
-                    f"num_samples should be at most the number of positive weights ({positive}) "
-                    f"when replacement=False, but got num_samples={self.num_samples}"
-                )
+        self.num_samples: int = count
+        self.replacement: bool = bool(replacement)
+        if not self.replacement and self.num_samples > len(self.weights):
+            raise ValueError(
+                f"num_samples should be at most len(weights)={len(self.weights)} when "
+                f"replacement=False, but got num_samples={self.num_samples}"
+            )
 
     def _epoch_length(self, epoch: int) -> int:
         return self.num_samples
 
     def __iter__(self) -> Iterator[int]:
-        if self.generator is not None and self._resume_from == 0:
-            # WeightedRandomSampler's behaviour: a new draw from the generator every time.
+        if self.fresh_seed_per_iteration and self._resume_from == 0:
+            # WeightedRandomSampler's behaviour: a new draw from the generator (or torch's
+            # global RNG) every time.
             self.seed = int(torch.randint(0, 2**62, (), generator=self.generator))
         return super().__iter__()
 
-    def _generate(self, epoch: int) -> np.ndarray:
-        return _core.weighted_indices(
-            self.weights, self.num_samples, self.replacement, self._seed64, epoch
+    def _stream(self, epoch: int) -> Any:
+        return _core.weighted_stream(
+            self.weights, self.num_samples, self.replacement, self.seed, epoch
         )
 
 
@@ -486,20 +618,20 @@ class _ClassWeightedSampler(_LabelSampler):
 
     def class_probabilities(self, epoch: int | None = None) -> np.ndarray:
         """``p_j`` for each class in :attr:`classes` at ``epoch`` (default: the current one)."""
-        epoch = self.epoch if epoch is None else _check_int("epoch", epoch, low=0)
+        epoch = self.epoch if epoch is None else _check_int("epoch", epoch, low=0, high=U64_MAX)
         w = self._class_weights(epoch)
         return w / w.sum()
 
     def _epoch_length(self, epoch: int) -> int:
         return self.num_samples
 
-    def _generate(self, epoch: int) -> np.ndarray:
-        return _core.class_weighted_indices(
+    def _stream(self, epoch: int) -> Any:
+        return _core.class_weighted_stream(
             self._offsets,
             self._members,
             np.ascontiguousarray(self._class_weights(epoch), dtype=np.float64),
             self.num_samples,
-            self._seed64,
+            self.seed,
             epoch,
         )
 
@@ -570,9 +702,12 @@ class PowerSampler(_ClassWeightedSampler):
         )
 
     def _class_weights(self, epoch: int) -> np.ndarray:
-        # n^q / n_max^q in log space: no overflow for large |q|.
+        # n^q relative to the largest of them, in log space: every exponent is <= 0 (the
+        # reference is n_max for q > 0 and n_min for q < 0), so no overflow for any finite q.
         log_n = np.log(self.class_counts.astype(np.float64))
-        return np.exp(self.q * (log_n - log_n.max()))
+        ref = log_n.max() if self.q > 0 else log_n.min()
+        with np.errstate(over="ignore"):  # an exponent of -inf is a weight of exactly 0
+            return np.exp(self.q * (log_n - ref))
 
 
 class SquareRootSampler(PowerSampler):
@@ -659,7 +794,7 @@ class ProgressivelyBalancedSampler(_ClassWeightedSampler):
 
     def balance(self, epoch: int | None = None) -> float:
         """:math:`\\lambda_e`, the weight of the class-balanced part at ``epoch``."""
-        epoch = self.epoch if epoch is None else _check_int("epoch", epoch, low=0)
+        epoch = self.epoch if epoch is None else _check_int("epoch", epoch, low=0, high=U64_MAX)
         if self.total_epochs == 1:
             return 0.0
         return min(epoch / (self.total_epochs - 1), 1.0)
@@ -746,13 +881,13 @@ class ClassAwareSampler(_LabelSampler):
     def _epoch_length(self, epoch: int) -> int:
         return self.num_samples
 
-    def _generate(self, epoch: int) -> np.ndarray:
-        return _core.class_aware_indices(
+    def _stream(self, epoch: int) -> Any:
+        return _core.class_aware_stream(
             self._offsets,
             self._members,
             self.samples_per_class,
             self.num_samples,
-            self._seed64,
+            self.seed,
             epoch,
         )
 
@@ -831,11 +966,13 @@ def _strategy_targets(
         for c in range(len(classes)):
             if over and c != majority:
                 extra = int(n_max * ratio - counts[c])
-                if extra < 0:
+                # imbalanced-learn's _sampling_strategy_float raises unless every other class
+                # gains at least one sample.
+                if extra <= 0:
                     raise ValueError(
-                        f"sampling_strategy={strategy} would remove samples of the minority "
-                        "class while over-sampling; sampling_strategy should be larger, but got "
-                        f"sampling_strategy={strategy}"
+                        f"sampling_strategy should be large enough to generate samples of the "
+                        f"minority class (int({n_max} * ratio) > its {counts[c]} samples), but "
+                        f"got sampling_strategy={strategy}"
                     )
                 targets[c] = counts[c] + extra
             elif not over and c != minority:
@@ -849,23 +986,33 @@ def _strategy_targets(
                 targets[c] = keep
         return targets
     if isinstance(strategy, Mapping):
-        position = {int(c): i for i, c in enumerate(classes)}
+        position = {c.item() if isinstance(c, np.generic) else c: i for i, c in enumerate(classes)}
+        integer_classes = classes.dtype.kind in "iu"
         for key, value in strategy.items():
-            if isinstance(key, bool) or not isinstance(key, numbers.Integral):
+            if integer_classes and _integer_or_none(key) is None:
                 raise TypeError(
                     f"sampling_strategy should have integer class keys, but got key {key!r}"
                 )
-            if int(key) not in position:
+            try:
+                known = key in position
+            except TypeError:  # an unhashable key
+                known = False
+            if not known:
                 raise ValueError(
                     f"sampling_strategy should name classes present in labels, but got class "
-                    f"{key} in sampling_strategy={dict(strategy)}"
+                    f"{key!r} in sampling_strategy={dict(strategy)!r}"
                 )
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            if _integer_or_none(value) is None:
                 raise TypeError(
                     f"sampling_strategy should map classes to integer counts, but got "
-                    f"sampling_strategy[{key}]={value!r}"
+                    f"sampling_strategy[{key!r}]={value!r}"
                 )
-            c, value = position[int(key)], int(value)
+            c, value = position[key], int(value)
+            if value > I64_MAX:
+                raise ValueError(
+                    f"sampling_strategy should ask for at most 2**63 - 1 samples per class, but "
+                    f"got sampling_strategy[{key!r}]={value}"
+                )
             if value < 0:
                 raise ValueError(
                     f"sampling_strategy should ask for non-negative counts, but got "
@@ -891,29 +1038,72 @@ def _strategy_targets(
     )
 
 
+def _encode_labels(labels: Any) -> tuple[np.ndarray, np.ndarray | None, Any]:
+    """``(codes, values, original)``: integer labels pass as they are (``values`` None);
+    labels of any other hashable, sortable type (strings, booleans, objects) are encoded as
+    indices into their sorted distinct ``values``, as imbalanced-learn's label encoder does."""
+    if isinstance(labels, Tensor):
+        return _as_labels(labels), None, labels
+    try:
+        arr = np.asarray(labels)
+    except (TypeError, ValueError) as err:
+        raise TypeError(
+            f"labels should be a 1-D sequence of hashable class labels, but got labels={labels!r}"
+        ) from err
+    if arr.dtype.kind in "iuf" or arr.ndim != 1 or arr.size == 0:
+        return _as_labels(arr), None, arr
+    if arr.dtype.kind == "c":
+        raise TypeError(
+            f"labels should hold integer or hashable class labels, but got labels of "
+            f"dtype={arr.dtype}"
+        )
+    try:
+        values, codes = np.unique(arr, return_inverse=True)
+    except TypeError as err:
+        raise TypeError(
+            "labels should be mutually comparable (imbalanced-learn sorts the classes), but got "
+            f"labels={_preview(arr)}"
+        ) from err
+    return np.ascontiguousarray(codes.reshape(-1), dtype=np.int64), values, arr
+
+
 class _ResamplingSampler(_LabelSampler):
     _over: bool
 
     def __init__(
         self,
         labels: ArrayLike,
-        sampling_strategy: float | str | Mapping[int, int] | Callable[..., Any] = "auto",
+        sampling_strategy: float | str | Mapping[Any, int] | Callable[..., Any] = "auto",
         *,
         seed: int = 0,
         num_replicas: int | None = None,
         rank: int | None = None,
         drop_last: bool = False,
     ) -> None:
-        labels = _as_labels(labels)
+        codes, values, original = _encode_labels(labels)
         super().__init__(
-            labels, seed=seed, num_replicas=num_replicas, rank=rank, drop_last=drop_last
+            codes, seed=seed, num_replicas=num_replicas, rank=rank, drop_last=drop_last
         )
+        if values is not None:
+            # imbalanced-learn's label encoding: classes are the sorted distinct labels.
+            self.classes = values[self.classes]
+        if self.num_classes < 2:
+            raise ValueError(
+                "labels should hold more than 1 class (imbalanced-learn's rule), but got "
+                f"labels with 1 class: {self.classes.tolist()}"
+            )
         self.sampling_strategy = sampling_strategy
         #: The number of samples of each class in :attr:`classes` in every epoch.
         self.target_counts: np.ndarray = _strategy_targets(
-            sampling_strategy, self._over, self.classes, self.class_counts, labels
+            sampling_strategy, self._over, self.classes, self.class_counts, original
         )
-        self.num_samples: int = int(self.target_counts.sum())
+        total = sum(int(t) for t in self.target_counts)
+        if total > I64_MAX:
+            raise ValueError(
+                "sampling_strategy should ask for at most 2**63 - 1 samples in all, but got "
+                f"sampling_strategy={sampling_strategy!r}, which asks for {total}"
+            )
+        self.num_samples: int = total
         if self.num_samples == 0:
             raise ValueError(
                 "sampling_strategy should leave at least one sample, but got "
@@ -923,9 +1113,9 @@ class _ResamplingSampler(_LabelSampler):
     def _epoch_length(self, epoch: int) -> int:
         return self.num_samples
 
-    def _generate(self, epoch: int) -> np.ndarray:
-        return _core.resample_indices(
-            self._offsets, self._members, self.target_counts, self._seed64, epoch
+    def _stream(self, epoch: int) -> Any:
+        return _core.resample_stream(
+            self._offsets, self._members, self.target_counts, self.seed, epoch
         )
 
 
@@ -937,12 +1127,17 @@ class RandomOverSampler(_ResamplingSampler):
     default ``'auto'`` (= ``'not majority'``) brings every class up to ``n_max``, so the epoch
     has ``C * n_max`` indices.
 
+    As in imbalanced-learn, ``labels`` may be of any hashable, sortable type (strings ...):
+    they go through a label encoder, :attr:`classes` holds the sorted distinct labels and a
+    dict strategy is keyed by them; a single class is a ``ValueError``.
+
     Args:
-        labels: the class index of every sample.
+        labels: the class label of every sample.
         sampling_strategy: as in ``imblearn.over_sampling.RandomOverSampler``: ``'auto'``,
             ``'minority'``, ``'not minority'``, ``'not majority'``, ``'all'`` (chosen classes
             reach ``n_max``); a float ``r`` in (0, 1] for two classes (the minority reaches
-            ``int(r * n_max)``); a dict ``{class: target count}``; or a callable
+            ``int(r * n_max)``, which must add at least one sample); a dict
+            ``{class: target count}``; or a callable
             ``labels -> dict``.
         seed, num_replicas, rank, drop_last: as for :class:`WeightedSampler`.
 
@@ -963,8 +1158,11 @@ class RandomUnderSampler(_ResamplingSampler):
     shuffled. The default ``'auto'`` (= ``'not minority'``) cuts every class to ``n_min``, so
     the epoch has ``C * n_min`` indices.
 
+    Labels of any hashable, sortable type are encoded as for :class:`RandomOverSampler`; a
+    single class is a ``ValueError``.
+
     Args:
-        labels: the class index of every sample.
+        labels: the class label of every sample.
         sampling_strategy: as in ``imblearn.under_sampling.RandomUnderSampler``: ``'auto'``,
             ``'majority'``, ``'not minority'``, ``'not majority'``, ``'all'`` (chosen classes
             are cut to ``n_min``); a float ``r`` in (0, 1] for two classes (the majority keeps
@@ -1071,12 +1269,13 @@ class RepeatFactorSampler(_EpochSampler):
         self.repeat_factors: np.ndarray = _as_weights(repeat_factors, "repeat_factors")
 
     def _epoch_length(self, epoch: int) -> int:
-        return _core.repeat_factor_epoch_length(
-            self.repeat_factors, self.rounding, self._seed64, epoch
-        )
+        return self._epoch_length_for(epoch, self.seed)
 
-    def _generate(self, epoch: int) -> np.ndarray:
-        return _core.repeat_factor_indices(self.repeat_factors, self.rounding, self._seed64, epoch)
+    def _epoch_length_for(self, epoch: int, seed: int) -> int:
+        return _core.repeat_factor_epoch_length(self.repeat_factors, self.rounding, seed, epoch)
+
+    def _stream(self, epoch: int) -> Any:
+        return _core.repeat_factor_stream(self.repeat_factors, self.rounding, self.seed, epoch)
 
 
 from longtail._meta_sampler import MetaSampler  # noqa: E402  (BALMS; issue #5)

@@ -9,8 +9,9 @@
 //! The per-epoch law of class counts is the same: exactly `n_max` per class when `k | n_max`
 //! and the epoch has its default length `n_max·C`.
 
+use super::check_grouping;
 use super::rng::{self, tag, Rng};
-use super::{check_grouping, check_num_samples};
+use super::stream::{check_epoch_len, collect, EpochStream, Source};
 use crate::error::{CoreError, Result};
 
 /// One epoch of class-aware sampling: `num_samples` indices, in groups of `samples_per_class`
@@ -23,76 +24,95 @@ pub fn class_aware_indices(
     seed: u64,
     epoch: u64,
 ) -> Result<Vec<i64>> {
+    collect(class_aware_stream(
+        offsets,
+        members,
+        samples_per_class,
+        num_samples,
+        seed,
+        epoch,
+    )?)
+}
+
+/// [`class_aware_indices`] as a lazy epoch. The cycles are sequential, so the stream keeps
+/// their state (O(N + C) memory) and a skip replays the draws it passes.
+pub fn class_aware_stream(
+    offsets: &[i64],
+    members: &[i64],
+    samples_per_class: u64,
+    num_samples: u64,
+    seed: u64,
+    epoch: u64,
+) -> Result<EpochStream> {
     let counts = check_grouping(offsets, members)?;
     if samples_per_class == 0 {
         return Err(CoreError::invalid(
             "samples_per_class should be a positive integer, but got samples_per_class=0",
         ));
     }
-    let m = check_num_samples(num_samples)?;
-    let k = usize::try_from(samples_per_class).unwrap_or(usize::MAX);
-    let mut out = vec![0i64; m];
-    class_sequence(&mut out, counts.len(), k, seed, epoch);
-    // A shuffled working copy of the members; u32 halves its memory when indices allow.
-    if members
-        .iter()
-        .all(|&x| (0..=i64::from(u32::MAX)).contains(&x))
-    {
-        fill_members::<u32>(&mut out, offsets, members, &counts, seed, epoch);
-    } else {
-        fill_members::<i64>(&mut out, offsets, members, &counts, seed, epoch);
-    }
-    Ok(out)
+    let m = check_epoch_len("num_samples", num_samples)?;
+    let c = counts.len();
+    let source = ClassCycles {
+        group_size: samples_per_class,
+        group_left: 0,
+        current: 0,
+        cycle_rng: Rng::new(seed, epoch, rng::stream(tag::CLASS_CYCLE, 0)),
+        perm: (0..c).collect(),
+        // Start "at the end of a pass", as RandomCycleIter does (i = len - 1), so the first
+        // visit shuffles.
+        pos: c,
+        starts: offsets[..c].iter().map(|&o| o as usize).collect(),
+        scratch: members.to_vec(),
+        // Each class draws from its own stream, so its cycle does not depend on the
+        // interleaving; `next == count` makes the first visit shuffle.
+        rngs: (0..c)
+            .map(|k| Rng::new(seed, epoch, rng::stream(tag::CLASS_MEMBERS, k as u64)))
+            .collect(),
+        next: counts.clone(),
+        counts,
+    };
+    Ok(EpochStream::new(Box::new(source), m))
 }
 
-/// Writes the class of each slot: groups of `k` slots, one class per group, classes visited in
-/// a fresh random permutation on every pass.
-fn class_sequence(out: &mut [i64], num_classes: usize, k: usize, seed: u64, epoch: u64) {
-    let mut rng = Rng::new(seed, epoch, rng::stream(tag::CLASS_CYCLE, 0));
-    let mut perm: Vec<i64> = (0..num_classes as i64).collect();
-    // Start "at the end of a pass", as RandomCycleIter does (i = len - 1), so the first draw
-    // shuffles.
-    let mut pos = num_classes;
-    for group in out.chunks_mut(k) {
-        if pos == num_classes {
-            pos = 0;
-            rng.shuffle(&mut perm);
-        }
-        group.fill(perm[pos]);
-        pos += 1;
-    }
+/// The two levels of `RandomCycleIter`: classes in a fresh permutation per pass, groups of
+/// `group_size` slots per visit, and each class's members in a fresh permutation per wrap.
+struct ClassCycles {
+    group_size: u64,
+    group_left: u64,
+    current: usize,
+    cycle_rng: Rng,
+    perm: Vec<usize>,
+    pos: usize,
+    starts: Vec<usize>,
+    counts: Vec<usize>,
+    scratch: Vec<i64>,
+    rngs: Vec<Rng>,
+    next: Vec<usize>,
 }
 
-/// Replaces each slot's class by that class's next member in its own cycle.
-fn fill_members<T>(
-    out: &mut [i64],
-    offsets: &[i64],
-    members: &[i64],
-    counts: &[usize],
-    seed: u64,
-    epoch: u64,
-) where
-    T: Copy + Into<i64> + TryFrom<i64>,
-{
-    // The caller checked that every member converts; a failed conversion cannot happen.
-    let mut scratch: Vec<T> = members
-        .iter()
-        .filter_map(|&x| T::try_from(x).ok())
-        .collect();
-    // Each class draws from its own stream, so its cycle does not depend on the interleaving.
-    let mut rngs: Vec<Rng> = (0..counts.len())
-        .map(|c| Rng::new(seed, epoch, rng::stream(tag::CLASS_MEMBERS, c as u64)))
-        .collect();
-    let mut next: Vec<usize> = counts.to_vec();
-    for x in out.iter_mut() {
-        let c = *x as usize;
-        let start = offsets[c] as usize;
-        if next[c] == counts[c] {
-            next[c] = 0;
-            rngs[c].shuffle(&mut scratch[start..start + counts[c]]);
+impl Source for ClassCycles {
+    fn fill(&mut self, out: &mut [i64]) {
+        let num_classes = self.perm.len();
+        for x in out.iter_mut() {
+            if self.group_left == 0 {
+                if self.pos == num_classes {
+                    self.pos = 0;
+                    self.cycle_rng.shuffle(&mut self.perm);
+                }
+                self.current = self.perm[self.pos];
+                self.pos += 1;
+                self.group_left = self.group_size;
+            }
+            self.group_left -= 1;
+            let c = self.current;
+            let (start, n) = (self.starts[c], self.counts[c]);
+            if self.next[c] == n {
+                self.next[c] = 0;
+                self.rngs[c].shuffle(&mut self.scratch[start..start + n]);
+            }
+            *x = self.scratch[start + self.next[c]];
+            self.next[c] += 1;
         }
-        *x = scratch[start + next[c]].into();
-        next[c] += 1;
     }
 }
 
@@ -184,6 +204,20 @@ mod tests {
         sorted.sort_unstable();
         assert_eq!(sorted[..2], [1, 1]);
         assert!(sorted[2..].contains(&5_000_000_000) && sorted[2..].contains(&7_000_000_000));
+    }
+
+    #[test]
+    fn streams_match_whole_epochs_and_huge_ones_start_promptly() {
+        let labels: Vec<i64> = (0..300).map(|i| (i * 7) % 11).collect();
+        let g = group_labels(&labels).unwrap();
+        let whole = class_aware_indices(&g.offsets, &g.members, 3, 5000, 2, 1).unwrap();
+        let mut s = class_aware_stream(&g.offsets, &g.members, 3, 5000, 2, 1).unwrap();
+        s.skip(1234).unwrap();
+        let mut rest = s.read(1000).unwrap();
+        rest.extend(s.read(10_000).unwrap());
+        assert_eq!(rest, whole[1234..]);
+        let mut huge = class_aware_stream(&g.offsets, &g.members, 1 << 40, 1 << 62, 2, 1).unwrap();
+        assert_eq!(huge.read(3).unwrap().len(), 3);
     }
 
     #[test]

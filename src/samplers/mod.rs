@@ -1,7 +1,9 @@
 //! Index generation for the re-sampling methods (pure Rust, no libtorch, no Python).
 //!
-//! Every function here returns one epoch's indices, global and unsharded, as a function of
-//! `(seed, epoch)` and its arguments only. The Python layer shards the result across ranks.
+//! Every method gives one epoch's indices, global and unsharded, as a function of
+//! `(seed, epoch)` and its arguments only: as a lazy [`stream::EpochStream`] (memory O(chunk)
+//! whatever the epoch's length) or, reading that stream to its end, as one array. The Python
+//! layer shards the stream across ranks.
 //! Labels enter as a [`Grouping`] (the dataset's indices sorted by class, built once), so an
 //! epoch allocates little beyond its output.
 
@@ -10,13 +12,11 @@ pub mod class_aware;
 pub mod repeat_factor;
 pub mod resample;
 pub mod rng;
+pub mod stream;
 pub mod two_level;
 pub mod weighted;
 
-use rayon::prelude::*;
-
 use crate::error::{CoreError, Result};
-use rng::Rng;
 
 /// Draws per chunk of parallel generation. Each chunk has its own RNG stream, so the output
 /// does not depend on how many threads run.
@@ -138,35 +138,6 @@ pub fn check_grouping(offsets: &[i64], members: &[i64]) -> Result<Vec<usize>> {
         .collect()
 }
 
-/// Checks that an epoch length fits in memory arithmetic.
-pub(crate) fn check_num_samples(num_samples: u64) -> Result<usize> {
-    usize::try_from(num_samples)
-        .ok()
-        .filter(|&n| n <= isize::MAX as usize / 8)
-        .ok_or_else(|| {
-            CoreError::invalid(format!(
-                "num_samples should fit in memory, but got num_samples={num_samples}"
-            ))
-        })
-}
-
-/// Fills `out` chunk by chunk; chunk `k` gets the RNG `(seed, epoch, stream(tag, k))`.
-/// Chunks run on rayon when parallelism is allowed, serially otherwise, with the same result.
-pub(crate) fn fill_chunked<F>(out: &mut [i64], seed: u64, epoch: u64, tag: u64, f: F)
-where
-    F: Fn(&mut Rng, &mut [i64]) + Sync,
-{
-    let run = |(k, chunk): (usize, &mut [i64])| {
-        let mut rng = Rng::new(seed, epoch, rng::stream(tag, k as u64));
-        f(&mut rng, chunk);
-    };
-    if out.len() > CHUNK && crate::parallel::enabled() {
-        out.par_chunks_mut(CHUNK).enumerate().for_each(run);
-    } else {
-        out.chunks_mut(CHUNK).enumerate().for_each(run);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,23 +179,5 @@ mod tests {
         assert!(check_grouping(&[0, 2], &[0]).is_err());
         assert!(check_grouping(&[0, 0, 1], &[0]).is_err());
         assert!(check_grouping(&[1, 1], &[0]).is_err());
-    }
-
-    #[test]
-    fn chunked_fill_does_not_depend_on_parallelism() {
-        let fill = |out: &mut [i64]| {
-            fill_chunked(out, 5, 1, 99, |rng, c| {
-                for x in c.iter_mut() {
-                    *x = rng.below(1000) as i64;
-                }
-            })
-        };
-        let mut a = vec![0i64; 3 * CHUNK + 17];
-        let mut b = a.clone();
-        fill(&mut a);
-        crate::parallel::set_enabled(false);
-        fill(&mut b);
-        crate::parallel::set_enabled(true);
-        assert_eq!(a, b);
     }
 }

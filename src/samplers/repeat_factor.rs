@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 use super::rng::{self, tag, Rng};
-use super::{check_num_samples, CHUNK};
+use super::stream::{check_epoch_len, collect, EpochStream, MultisetShuffle, Source};
+use super::CHUNK;
 use crate::error::{CoreError, Result};
 
 /// How a fractional repeat factor becomes a whole number of copies.
@@ -158,14 +159,37 @@ pub fn repeat_factor_indices(
     seed: u64,
     epoch: u64,
 ) -> Result<Vec<i64>> {
-    let counts = repeat_counts(factors, rounding, seed, epoch)?;
-    let total = check_num_samples(counts.iter().map(|&c| u64::from(c)).sum())?;
-    let mut out = Vec::with_capacity(total);
-    for (i, &c) in counts.iter().enumerate() {
-        out.extend(std::iter::repeat_n(i as i64, c as usize));
+    collect(repeat_factor_stream(factors, rounding, seed, epoch)?)
+}
+
+/// [`repeat_factor_indices`] as a lazy epoch in O(N) memory: a uniformly random arrangement
+/// of the multiset of copies, drawn one index at a time (the law of shuffling it whole).
+pub fn repeat_factor_stream(
+    factors: &[f64],
+    rounding: Rounding,
+    seed: u64,
+    epoch: u64,
+) -> Result<EpochStream> {
+    let copies: Vec<u64> = repeat_counts(factors, rounding, seed, epoch)?
+        .into_iter()
+        .map(u64::from)
+        .collect();
+    // At most 4e9 copies of each of at most 2^61 images (they are in memory): no u128 needed
+    // until the sum passes 2^63, which check_epoch_len rejects.
+    let total = copies.iter().fold(0u64, |s, &c| s.saturating_add(c));
+    let total = check_epoch_len("the epoch length sum(copies)", total)?;
+    let order = MultisetShuffle::new(&copies, Rng::new(seed, epoch, rng::stream(tag::SHUFFLE, 0)));
+    Ok(EpochStream::new(Box::new(Images(order)), total))
+}
+
+struct Images(MultisetShuffle);
+
+impl Source for Images {
+    fn fill(&mut self, out: &mut [i64]) {
+        for x in out.iter_mut() {
+            *x = self.0.next() as i64;
+        }
     }
-    Rng::new(seed, epoch, rng::stream(tag::SHUFFLE, 0)).shuffle(&mut out);
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -216,6 +240,14 @@ mod tests {
         // sd of the mean: 0.5 / sqrt(20000) ≈ 0.0035.
         assert!((mean_2_5 - 2.5).abs() < 0.03, "{mean_2_5}");
         assert_eq!(sum[0], epochs);
+    }
+
+    #[test]
+    fn huge_factors_stream() {
+        let f = [3.9e9, 3.9e9, 1.0];
+        let mut s = repeat_factor_stream(&f, Rounding::Ceil, 0, 0).unwrap();
+        assert_eq!(s.remaining(), 7_800_000_001);
+        assert!(s.read(5).unwrap().iter().all(|&i| (0..3).contains(&i)));
     }
 
     #[test]

@@ -5,8 +5,9 @@
 //! uniformly random subset of `target` members (without replacement). The epoch is shuffled.
 //! Which targets to ask for (imbalanced-learn's `sampling_strategy`) is the caller's business.
 
+use super::check_grouping;
 use super::rng::{self, tag, Rng};
-use super::{check_grouping, check_num_samples};
+use super::stream::{collect, EpochStream, MultisetShuffle, Source, MAX_EPOCH_LEN};
 use crate::error::{CoreError, Result};
 
 /// One epoch holding `targets[c]` indices of class `c`, shuffled.
@@ -17,6 +18,23 @@ pub fn resample_indices(
     seed: u64,
     epoch: u64,
 ) -> Result<Vec<i64>> {
+    collect(resample_stream(offsets, members, targets, seed, epoch)?)
+}
+
+/// [`resample_indices`] as a lazy epoch, in O(N + C) memory whatever the targets.
+///
+/// Shuffling the whole epoch is the same law as (a) arranging the class labels uniformly at
+/// random ([`MultisetShuffle`]) and (b) giving each class's slots its own items in a uniformly
+/// random order. For (b), class `c`'s next slot holds one of its originals not yet used with
+/// probability `originals left / slots left` (a uniform one, by one step of a Fisher–Yates
+/// shuffle of the class), else a fresh duplicate drawn uniformly from the class.
+pub fn resample_stream(
+    offsets: &[i64],
+    members: &[i64],
+    targets: &[i64],
+    seed: u64,
+    epoch: u64,
+) -> Result<EpochStream> {
     let counts = check_grouping(offsets, members)?;
     if targets.len() != counts.len() {
         return Err(CoreError::shape(format!(
@@ -34,31 +52,66 @@ pub fn resample_indices(
         }
         total = total.saturating_add(t as u64);
     }
-    let m = check_num_samples(total)?;
-    let mut out = Vec::with_capacity(m);
-    let mut subset: Vec<i64> = Vec::new();
-    for (c, (&n, &t)) in counts.iter().zip(targets).enumerate() {
-        let class = &members[offsets[c] as usize..offsets[c] as usize + n];
-        let t = t as usize;
-        let mut rng = Rng::new(seed, epoch, rng::stream(tag::RESAMPLE, c as u64));
-        if t >= n {
-            out.extend_from_slice(class);
-            for _ in n..t {
-                out.push(class[rng.below(n as u64) as usize]);
+    if total > MAX_EPOCH_LEN {
+        return Err(CoreError::invalid(format!(
+            "targets should sum to at most 2**63 - 1, but got sum(targets)={}",
+            targets.iter().map(|&t| t as u128).sum::<u128>()
+        )));
+    }
+    let slots: Vec<u64> = targets.iter().map(|&t| t as u64).collect();
+    let classes = (0..counts.len())
+        .map(|c| ClassSlots {
+            start: offsets[c] as usize,
+            size: counts[c] as u64,
+            used: 0,
+            originals_left: slots[c].min(counts[c] as u64),
+            slots_left: slots[c],
+            rng: Rng::new(seed, epoch, rng::stream(tag::RESAMPLE, c as u64)),
+        })
+        .collect();
+    let source = Resample {
+        order: MultisetShuffle::new(&slots, Rng::new(seed, epoch, rng::stream(tag::SHUFFLE, 0))),
+        classes,
+        scratch: members.to_vec(),
+    };
+    Ok(EpochStream::new(Box::new(source), total))
+}
+
+struct ClassSlots {
+    start: usize,
+    size: u64,
+    /// Originals handed out so far: `scratch[start..start + used]`.
+    used: u64,
+    originals_left: u64,
+    slots_left: u64,
+    rng: Rng,
+}
+
+struct Resample {
+    order: MultisetShuffle,
+    classes: Vec<ClassSlots>,
+    scratch: Vec<i64>,
+}
+
+impl Source for Resample {
+    fn fill(&mut self, out: &mut [i64]) {
+        for x in out.iter_mut() {
+            let c = &mut self.classes[self.order.next()];
+            let original = c.originals_left == c.slots_left
+                || (c.originals_left > 0 && c.rng.below(c.slots_left) < c.originals_left);
+            if original {
+                let i = c.start + c.used as usize;
+                let j = i + c.rng.below(c.size - c.used) as usize;
+                self.scratch.swap(i, j);
+                *x = self.scratch[i];
+                c.used += 1;
+                c.originals_left -= 1;
+            } else {
+                *x = self.scratch[c.start + c.rng.below(c.size) as usize];
             }
-        } else {
-            // The first t steps of a Fisher–Yates shuffle: a uniform t-subset.
-            subset.clear();
-            subset.extend_from_slice(class);
-            for i in 0..t {
-                let j = i + rng.below((n - i) as u64) as usize;
-                subset.swap(i, j);
-            }
-            out.extend_from_slice(&subset[..t]);
+            c.slots_left -= 1;
         }
     }
-    Rng::new(seed, epoch, rng::stream(tag::SHUFFLE, 0)).shuffle(&mut out);
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -105,6 +158,28 @@ mod tests {
         for h in hits {
             assert!((h as i64 - 10_000).abs() < 520, "{hits:?}");
         }
+    }
+
+    #[test]
+    fn huge_targets_stream_and_the_epoch_is_uniformly_shuffled() {
+        let g = group_labels(&[0, 1, 1]).unwrap();
+        let mut s = resample_stream(&g.offsets, &g.members, &[1 << 40, 1 << 40], 0, 0).unwrap();
+        assert_eq!(s.remaining(), 1 << 41);
+        assert!(s.read(10).unwrap().iter().all(|&i| (0..3).contains(&i)));
+        assert!(s.into_vec().is_err());
+        assert!(resample_stream(&g.offsets, &g.members, &[i64::MAX, 1], 0, 0).is_err());
+        // Targets [1, 2] keep every original of {0} and {1, 2}: each of the 3! orders of
+        // (0, 1, 2) is equally likely.
+        let mut seen = std::collections::HashMap::new();
+        for e in 0..6000 {
+            let out = resample_indices(&g.offsets, &g.members, &[1, 2], 3, e).unwrap();
+            *seen.entry(out).or_insert(0u32) += 1;
+        }
+        assert_eq!(seen.len(), 6);
+        assert!(
+            seen.values().all(|&h| (h as i64 - 1000).abs() < 150),
+            "{seen:?}"
+        );
     }
 
     #[test]

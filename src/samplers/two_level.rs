@@ -3,8 +3,9 @@
 //! progressively-balanced and BBN reversed sampling are this with different class weights.
 
 use super::alias::AliasTable;
-use super::rng::tag;
-use super::{check_grouping, check_num_samples, fill_chunked};
+use super::check_grouping;
+use super::rng::{tag, Rng};
+use super::stream::{check_epoch_len, collect, ChunkedIid, Draw, EpochStream};
 use crate::error::{CoreError, Result};
 
 /// `num_samples` i.i.d. draws: class `c` with probability `class_weights[c] / Σ class_weights`,
@@ -17,6 +18,26 @@ pub fn class_weighted_indices(
     seed: u64,
     epoch: u64,
 ) -> Result<Vec<i64>> {
+    collect(class_weighted_stream(
+        offsets,
+        members,
+        class_weights,
+        num_samples,
+        seed,
+        epoch,
+    )?)
+}
+
+/// [`class_weighted_indices`] as a lazy epoch: chunks of [`super::CHUNK`] draws, each from its
+/// own generator.
+pub fn class_weighted_stream(
+    offsets: &[i64],
+    members: &[i64],
+    class_weights: &[f64],
+    num_samples: u64,
+    seed: u64,
+    epoch: u64,
+) -> Result<EpochStream> {
     let counts = check_grouping(offsets, members)?;
     if class_weights.len() != counts.len() {
         return Err(CoreError::shape(format!(
@@ -25,18 +46,34 @@ pub fn class_weighted_indices(
             class_weights.len()
         )));
     }
-    let m = check_num_samples(num_samples)?;
+    let m = check_epoch_len("num_samples", num_samples)?;
     let table = AliasTable::new(class_weights, "class_weights")?;
-    let mut out = vec![0i64; m];
-    fill_chunked(&mut out, seed, epoch, tag::TWO_LEVEL, |rng, chunk| {
-        for x in chunk.iter_mut() {
-            let c = table.sample(rng);
-            let start = offsets[c] as usize;
-            let j = rng.below(counts[c] as u64) as usize;
-            *x = members[start + j];
-        }
-    });
-    Ok(out)
+    let draw = TwoLevel {
+        table,
+        starts: offsets[..counts.len()]
+            .iter()
+            .map(|&o| o as usize)
+            .collect(),
+        counts: counts.iter().map(|&c| c as u64).collect(),
+        members: members.to_vec(),
+    };
+    Ok(ChunkedIid::stream(draw, m, seed, epoch, tag::TWO_LEVEL))
+}
+
+struct TwoLevel {
+    table: AliasTable,
+    starts: Vec<usize>,
+    counts: Vec<u64>,
+    members: Vec<i64>,
+}
+
+impl Draw for TwoLevel {
+    #[inline]
+    fn draw(&self, rng: &mut Rng) -> i64 {
+        let c = self.table.sample(rng);
+        let j = rng.below(self.counts[c]) as usize;
+        self.members[self.starts[c] + j]
+    }
 }
 
 #[cfg(test)]
@@ -78,6 +115,16 @@ mod tests {
         let out =
             class_weighted_indices(&g.offsets, &g.members, &[0.0, 1.0, 0.0], 1000, 1, 2).unwrap();
         assert!(out.iter().all(|&i| i == 1 || i == 2));
+    }
+
+    #[test]
+    fn huge_epochs_stream_their_first_draws() {
+        let g = group_labels(&[0, 1, 1, 2]).unwrap();
+        let w = [1.0, 2.0, 3.0];
+        let head = class_weighted_indices(&g.offsets, &g.members, &w, 100, 5, 6).unwrap();
+        let mut s = class_weighted_stream(&g.offsets, &g.members, &w, 1 << 62, 5, 6).unwrap();
+        assert_eq!(s.read(100).unwrap(), head);
+        assert!(s.into_vec().is_err());
     }
 
     #[test]

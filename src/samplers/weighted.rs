@@ -5,16 +5,11 @@ use rayon::prelude::*;
 
 use super::alias::{check_weights, AliasTable};
 use super::rng::{self, tag, Rng};
-use super::{check_num_samples, fill_chunked, CHUNK};
+use super::stream::{check_epoch_len, collect, ChunkedIid, Draw, EpochStream, Precomputed};
+use super::CHUNK;
 use crate::error::{CoreError, Result};
 
-/// `num_samples` indices drawn with probability `∝ weights`.
-///
-/// With replacement the draws are i.i.d. (alias method, O(1) per draw; when few draws are asked
-/// of many weights, one streaming inverse-CDF pass instead, which needs no O(N) table). Without
-/// replacement each successive draw is proportional to the remaining weights, as in
-/// `torch.multinomial(replacement=False)`; this uses exponential keys (Efraimidis & Spirakis
-/// 2006): the `num_samples` smallest `-ln(U_i) / w_i`, in increasing order.
+/// `num_samples` indices drawn with probability `∝ weights`, as one array.
 pub fn weighted_indices(
     weights: &[f64],
     num_samples: u64,
@@ -22,7 +17,32 @@ pub fn weighted_indices(
     seed: u64,
     epoch: u64,
 ) -> Result<Vec<i64>> {
-    let m = check_num_samples(num_samples)?;
+    collect(weighted_stream(
+        weights,
+        num_samples,
+        replacement,
+        seed,
+        epoch,
+    )?)
+}
+
+/// `num_samples` indices drawn with probability `∝ weights`, as a lazy epoch.
+///
+/// With replacement the draws are i.i.d. (alias method, O(1) per draw, in chunks of
+/// [`CHUNK`]; when few draws are asked of many weights, one streaming inverse-CDF pass
+/// instead, which needs no O(N) table). Without replacement each successive draw is
+/// proportional to the remaining weights, as in `torch.multinomial(replacement=False)`; this
+/// uses exponential keys (Efraimidis & Spirakis 2006): the smallest `-ln(U_i) / w_i`, in
+/// increasing order. As torch does, zero weights come after every positive one (here in a
+/// uniformly random order), so `num_samples` may reach `len(weights)`.
+pub fn weighted_stream(
+    weights: &[f64],
+    num_samples: u64,
+    replacement: bool,
+    seed: u64,
+    epoch: u64,
+) -> Result<EpochStream> {
+    let m = check_epoch_len("num_samples", num_samples)?;
     if m == 0 {
         return Err(CoreError::invalid(
             "num_samples should be a positive integer value, but got num_samples=0",
@@ -30,20 +50,33 @@ pub fn weighted_indices(
     }
     if replacement {
         // A table costs ~20 bytes per weight; a streaming pass costs a sort of the draws.
-        if m.saturating_mul(16) < weights.len() {
-            streaming_with_replacement(weights, m, seed, epoch)
+        if m.saturating_mul(16) < weights.len() as u64 {
+            Ok(Precomputed::stream(streaming_with_replacement(
+                weights, m as usize, seed, epoch,
+            )?))
         } else {
             let table = AliasTable::new(weights, "weights")?;
-            let mut out = vec![0i64; m];
-            fill_chunked(&mut out, seed, epoch, tag::WEIGHTED, |rng, chunk| {
-                for x in chunk.iter_mut() {
-                    *x = table.sample(rng) as i64;
-                }
-            });
-            Ok(out)
+            Ok(ChunkedIid::stream(
+                WeightDraw(table),
+                m,
+                seed,
+                epoch,
+                tag::WEIGHTED,
+            ))
         }
     } else {
-        without_replacement(weights, m, seed, epoch)
+        Ok(Precomputed::stream(without_replacement(
+            weights, m, seed, epoch,
+        )?))
+    }
+}
+
+struct WeightDraw(AliasTable);
+
+impl Draw for WeightDraw {
+    #[inline]
+    fn draw(&self, rng: &mut Rng) -> i64 {
+        self.0.sample(rng) as i64
     }
 }
 
@@ -83,47 +116,60 @@ fn streaming_with_replacement(
     Ok(out)
 }
 
-fn without_replacement(weights: &[f64], m: usize, seed: u64, epoch: u64) -> Result<Vec<i64>> {
+/// `(key, index)` pairs; the smallest keys are drawn first.
+type Keys = Vec<(f64, i64)>;
+
+fn without_replacement(weights: &[f64], m: u64, seed: u64, epoch: u64) -> Result<Vec<i64>> {
     check_weights(weights, "weights")?;
-    let positive = weights.iter().filter(|&&w| w > 0.0).count();
-    if m > positive {
+    if m > weights.len() as u64 {
         return Err(CoreError::invalid(format!(
-            "num_samples should be at most the number of positive weights ({positive}) when \
-             replacement=False, but got num_samples={m}"
+            "num_samples should be at most len(weights)={} when replacement=False, but got \
+             num_samples={m}",
+            weights.len()
         )));
     }
-    // Per chunk of weights: keys from the chunk's own stream, keep the chunk's m smallest.
-    let chunk_keys = |(k, ws): (usize, &[f64])| -> Vec<(f64, i64)> {
+    let m = m as usize;
+    let positive = weights.iter().filter(|&&w| w > 0.0).count();
+    let zeros_wanted = m.saturating_sub(positive);
+    // Per chunk of weights: keys from the chunk's own stream, keep the chunk's m smallest
+    // positive keys and, when zero weights are reached, its smallest uniforms of zero weights.
+    let chunk_keys = |(k, ws): (usize, &[f64])| -> (Keys, Keys) {
         let mut rng = Rng::new(seed, epoch, rng::stream(tag::WEIGHTED_KEYS, k as u64));
         let base = k * CHUNK;
         let mut keys: Vec<(f64, i64)> = Vec::with_capacity(ws.len().min(m.max(16)));
+        let mut zeros: Vec<(f64, i64)> = Vec::new();
         for (i, &w) in ws.iter().enumerate() {
             // Draw for every weight, zero or not, so the stream layout is fixed.
             let u = rng.next_f64_open0();
             if w > 0.0 {
                 keys.push((-u.ln() / w, (base + i) as i64));
+            } else if zeros_wanted > 0 {
+                zeros.push((u, (base + i) as i64));
             }
         }
         smallest(&mut keys, m);
-        keys
+        smallest(&mut zeros, zeros_wanted);
+        (keys, zeros)
     };
-    let mut keys: Vec<(f64, i64)> = if weights.len() > CHUNK && crate::parallel::enabled() {
+    let parts: Vec<(Keys, Keys)> = if weights.len() > CHUNK && crate::parallel::enabled() {
         weights
             .par_chunks(CHUNK)
             .enumerate()
             .map(chunk_keys)
-            .flatten_iter()
             .collect()
     } else {
-        weights
-            .chunks(CHUNK)
-            .enumerate()
-            .flat_map(chunk_keys)
-            .collect()
+        weights.chunks(CHUNK).enumerate().map(chunk_keys).collect()
     };
+    let (mut keys, mut zeros): (Keys, Keys) = (Vec::new(), Vec::new());
+    for (k, z) in parts {
+        keys.extend(k);
+        zeros.extend(z);
+    }
     smallest(&mut keys, m);
     keys.sort_unstable_by(cmp_key);
-    Ok(keys.into_iter().map(|(_, i)| i).collect())
+    smallest(&mut zeros, zeros_wanted);
+    zeros.sort_unstable_by(cmp_key);
+    Ok(keys.into_iter().chain(zeros).map(|(_, i)| i).collect())
 }
 
 fn cmp_key(a: &(f64, i64), b: &(f64, i64)) -> std::cmp::Ordering {
@@ -227,10 +273,39 @@ mod tests {
     }
 
     #[test]
+    fn zero_weights_come_last_without_replacement() {
+        let w = [0.0, 1.0, 0.0, 2.0, 0.0];
+        let mut last = [0u32; 5];
+        for e in 0..3000 {
+            let s = weighted_indices(&w, 5, false, 0, e).unwrap();
+            let mut head = s[..2].to_vec();
+            head.sort_unstable();
+            assert_eq!(head, vec![1, 3]);
+            last[s[4] as usize] += 1;
+        }
+        // The zero weights follow in a uniformly random order (each last ~1000 times).
+        for i in [0, 2, 4] {
+            assert!((last[i] as i64 - 1000).abs() < 200, "{last:?}");
+        }
+    }
+
+    #[test]
+    fn streams_match_whole_epochs() {
+        let w: Vec<f64> = (1..=50).map(f64::from).collect();
+        let whole = weighted_indices(&w, 2 * CHUNK as u64 + 3, true, 3, 4).unwrap();
+        let mut s = weighted_stream(&w, 2 * CHUNK as u64 + 3, true, 3, 4).unwrap();
+        s.skip(CHUNK as u64 + 1).unwrap();
+        assert_eq!(s.read(10).unwrap(), whole[CHUNK + 1..CHUNK + 11]);
+        let mut huge = weighted_stream(&w, 1 << 62, true, 3, 4).unwrap();
+        assert_eq!(huge.read(4).unwrap(), whole[..4]);
+        assert!(weighted_stream(&w, 1 << 63, true, 3, 4).is_err());
+    }
+
+    #[test]
     fn rejects_bad_requests() {
         assert!(weighted_indices(&[1.0, 2.0], 0, true, 0, 0).is_err());
-        let err = weighted_indices(&[1.0, 0.0], 2, false, 0, 0).unwrap_err();
-        assert!(err.to_string().contains("positive weights (1)"));
+        let err = weighted_indices(&[1.0, 0.0], 3, false, 0, 0).unwrap_err();
+        assert!(err.to_string().contains("len(weights)=2"));
         assert!(weighted_indices(&[0.0, 0.0], 1, true, 0, 0).is_err());
         assert!(weighted_indices(&[1.0; 100], 1, true, 0, 0).is_ok());
         assert!(weighted_indices(&[-1.0; 100], 1, true, 0, 0).is_err());

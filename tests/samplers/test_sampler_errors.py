@@ -17,8 +17,12 @@ VALUE_ERRORS = [
     (lambda: S.WeightedSampler([0.0, 0.0], 2), "weights should have a positive sum"),
     (lambda: S.WeightedSampler([], 2), "weights should be non-empty"),
     (lambda: S.WeightedSampler([[1.0]], 2), "weights should be a 1d sequence"),
-    (lambda: S.WeightedSampler([1.0], 0), "num_samples should be a positive integer"),
-    (lambda: S.WeightedSampler([1.0, 0.0], 2, replacement=False), "positive weights"),
+    (lambda: S.WeightedSampler([1.0], 0), "num_samples should be a positive integer value"),
+    # torch's WeightedRandomSampler raises ValueError for these types too, with these messages.
+    (lambda: S.WeightedSampler([1.0], 1.5), "num_samples should be a positive integer value"),
+    (lambda: S.WeightedSampler([1.0], True), "num_samples should be a positive integer value"),
+    (lambda: S.WeightedSampler([1.0], 1, replacement=1), "replacement should be a boolean"),
+    (lambda: S.WeightedSampler([1.0, 0.0], 3, replacement=False), r"len\(weights\)=2"),
     (lambda: S.ClassBalancedSampler([]), "labels should be non-empty"),
     (lambda: S.ClassBalancedSampler([0, -3]), r"labels\[1\]=-3"),
     (lambda: S.ClassBalancedSampler(L, num_samples=-1), "num_samples should be"),
@@ -36,7 +40,7 @@ VALUE_ERRORS = [
     (lambda: S.RandomUnderSampler(L, "most"), "sampling_strategy should be one of"),
     (lambda: S.RandomUnderSampler(L, 0.5), "only for two classes"),
     (lambda: S.RandomUnderSampler([0, 0, 1], 1.5), r"range \(0, 1\]"),
-    (lambda: S.RandomOverSampler([0] * 10 + [1] * 8, 0.5), "would remove samples"),
+    (lambda: S.RandomOverSampler([0] * 10 + [1] * 8, 0.5), "large enough to generate"),
     (lambda: S.RandomUnderSampler(L, {0: 0, 1: 0, 2: 0}), "at least one sample"),
     (lambda: S.RepeatFactorSampler([1.0], rounding="round"), "rounding should be one of"),
     (lambda: S.RepeatFactorSampler([1.0, -2.0]), r"repeat_factors\[1\]=-2"),
@@ -44,6 +48,9 @@ VALUE_ERRORS = [
     (lambda: S.repeat_factors([], threshold=0.1), "image_labels should be non-empty"),
     (lambda: S.ClassBalancedSampler(L).set_epoch(-1), "epoch should be"),
     (lambda: S.ClassBalancedSampler(L).load_state_dict({"epoch": 0}), "missing"),
+    (lambda: S.RandomOverSampler([3, 3, 3]), "more than 1 class"),
+    (lambda: S.RandomUnderSampler(["a", "a"]), "more than 1 class"),
+    (lambda: S.RandomOverSampler([0] * 10 + [1] * 5, 0.5), "large enough to generate"),
 ]
 
 TYPE_ERRORS = [
@@ -51,8 +58,6 @@ TYPE_ERRORS = [
     (lambda: S.ClassBalancedSampler(["a", "b"]), "labels should hold integer class indices"),
     (lambda: S.ClassBalancedSampler(torch.tensor([True])), "labels should hold integer"),
     (lambda: S.WeightedSampler(["x"], 1), "weights should be a sequence"),
-    (lambda: S.WeightedSampler([1.0], 1.5), "num_samples should be an integer"),
-    (lambda: S.WeightedSampler([1.0], 1, replacement=1), "replacement should be a boolean"),
     (lambda: S.ClassBalancedSampler(L, seed="0"), "seed should be an integer"),
     (lambda: S.ClassBalancedSampler(L, drop_last=None), "drop_last should be a boolean"),
     (lambda: S.PowerSampler(L, q="half"), "q should be a real number"),
