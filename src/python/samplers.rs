@@ -38,7 +38,7 @@ fn whole_epoch(py: Python<'_>, stream: PyResult<EpochStream>) -> PyResult<Array1
     let stream = stream?;
     let n = stream.remaining();
     let out = py
-        .allow_threads(|| guard(|| Ok(stream.into_vec())))?
+        .allow_threads(|| guard(|| Ok::<_, PyErr>(stream.into_vec())))?
         .map_err(|e| memory_error(n, e))?;
     Ok(out.into_pyarray(py))
 }
@@ -68,7 +68,7 @@ impl IndexStream {
         let n = max.min(self.inner.remaining());
         let inner = &mut self.inner;
         let out = py
-            .allow_threads(|| guard(|| Ok(inner.read(max))))?
+            .allow_threads(|| guard(|| Ok::<_, PyErr>(inner.read(max))))?
             .map_err(|e| memory_error(n, e))?;
         Ok(out.into_pyarray(py))
     }

@@ -63,7 +63,7 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_two_process_state_equals_single_process(tmp_path):
     mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD, join=True)
-    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(WORLD)]
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
     seesaw = SeesawLoss(C, mode="objectness").double()
     eqlv2 = EQLv2Loss(C).double()
     pos_neg_before = []

@@ -107,7 +107,7 @@ def test_two_gloo_ranks_share_one_meta_step(tmp_path):
     mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=True)
     batches, expected = _expected_logits()
     for rank in range(2):
-        out = torch.load(tmp_path / f"rank{rank}.pt")
+        out = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
         assert out["rank"] == rank
         assert out["indices"] == batches[rank]
         torch.testing.assert_close(out["logits"], expected, rtol=0, atol=1e-12)
