@@ -399,7 +399,10 @@ impl<T: Real> RowContext<'_, '_, T> {
 /// `h(L) = (1 − e^{−L})^γ·L` and `h'(L)`, stable near L = 0.
 #[inline]
 fn focal<T: Real>(l: T, gamma: T) -> (T, T) {
-    let t = (-(-l).exp_m1()).max(T::ZERO); // 1 − e^{−L}, never negative from rounding
+    // 1 − e^{−L}, never negative from rounding. Not `max`: it drops a NaN, and a NaN row must
+    // stay NaN (as in torch) rather than become a loss of 0.
+    let t = -(-l).exp_m1();
+    let t = if t < T::ZERO { T::ZERO } else { t };
     if t == T::ZERO {
         // h'(0) is 0 for γ > 0 (the limit of γ·t^{γ−1}·e^{−L}·L + t^γ).
         return (T::ZERO, T::ZERO);
@@ -674,6 +677,21 @@ mod tests {
         .unwrap();
         assert!(l[0].is_nan());
         assert!(g.iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn nan_logit_gives_nan_row_loss_with_focal_factor() {
+        // The focal factor must not turn a NaN row into 0; the other row stays finite.
+        let z = [f32::NAN, 1.0, 0.0, 0.5, -1.0, 2.0];
+        let p = SoftmaxLossParams {
+            gamma: 2.0f32,
+            reduction: Reduction::None,
+            ..SoftmaxLossParams::<f32>::cross_entropy()
+        };
+        let (mut l, mut g) = ([0.0f32; 2], vec![0.0f32; 6]);
+        softmax_loss(&z, &[1, 2], Layout { n: 2, c: 3, d: 1 }, &p, &mut l, &mut g).unwrap();
+        assert!(l[0].is_nan(), "{}", l[0]);
+        assert!(l[1].is_finite() && l[1] > 0.0, "{}", l[1]);
     }
 
     #[test]
