@@ -171,7 +171,14 @@ def tau_normalize(weight: Tensor, tau: float) -> Tensor:
     tau = _check_tau(tau)
     if tau == 0.0:
         return weight.clone()
-    return weight / _row_norm(weight).pow(tau)
+    # Scale each row to max |w| = 1 before the norm, so that ‖w‖² cannot overflow (rows of 1e20)
+    # or underflow (1e-25) in float32: w / ‖w‖^τ = (w/s) / ‖w/s‖^τ · s^{1−τ} for any s > 0.
+    # s is a constant for autograd (the identity holds for every s), so the gradient is exact.
+    tiny = torch.finfo(weight.dtype).tiny
+    scale = weight.detach().abs().amax(dim=1, keepdim=True).clamp_min(tiny)
+    unit = weight / scale
+    out = unit / _row_norm(unit).pow(tau)
+    return out if tau == 1.0 else out * scale.pow(1.0 - tau)
 
 
 class TauNormClassifier(nn.Module):
@@ -610,13 +617,27 @@ def prepare_crt(
     params = list(classifier.parameters())
     if not params:
         raise ValueError("classifier should have parameters to train, but it has none")
-    for p in model.parameters():
-        p.requires_grad_(False)
-    if reinitialize and _reset(classifier) == 0:
+    if not isinstance(reinitialize, bool):
+        raise TypeError(f"reinitialize should be a bool, but got reinitialize={reinitialize!r}")
+    # Validate everything before changing anything: a rejected call leaves the model as it was.
+    if reinitialize and not any(
+        callable(getattr(m, "reset_parameters", None)) for m in classifier.modules()
+    ):
         raise ValueError(
             "classifier should have a reset_parameters() method (as nn.Linear has) to be "
-            "re-initialised; pass reinitialize=False to keep its weights"
+            f"re-initialised, but got classifier of type {type(classifier).__name__} without "
+            "one; pass reinitialize=False to keep its weights"
         )
+    saved = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        for p in model.parameters():
+            p.requires_grad_(False)
+        if reinitialize:
+            _reset(classifier)
+    except BaseException:
+        for p, flag in saved:
+            p.requires_grad_(flag)
+        raise
     for p in params:
         p.requires_grad_(True)
     return params
