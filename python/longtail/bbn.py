@@ -29,7 +29,6 @@ carries both branches::
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,14 +38,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from longtail._validation import check_reduction
-from longtail.samplers import (
-    ArrayLike,
-    ReversedSampler,
-    WeightedSampler,
-    _check_int,
-    _LabelSampler,
-)
+from longtail._validation import ArrayLike, check_int, check_real, check_reduction
+from longtail.samplers import ReversedSampler, WeightedSampler, _LabelSampler
 
 __all__ = [
     "BBNClassifier",
@@ -58,10 +51,12 @@ __all__ = [
 ]
 
 
+def _check_int(name: str, value: int, *, low: int) -> int:
+    return check_int(name, value, low=low)
+
+
 def _check_alpha(alpha: float) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
-        raise TypeError(f"alpha should be a real number, but got alpha={alpha!r}")
-    alpha = float(alpha)
+    alpha = check_real("alpha", alpha, allow_inf=True)
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha should be in [0, 1], but got alpha={alpha}")
     return alpha

@@ -42,8 +42,6 @@ A two-stage cRT in a user's script::
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
@@ -51,6 +49,7 @@ import torch
 from torch import Tensor, nn
 
 from longtail import metrics
+from longtail._validation import check_int, check_real
 
 __all__ = [
     "LWSClassifier",
@@ -72,12 +71,10 @@ _DIST_TYPES = ("l2", "cos")
 
 
 def _check_tau(tau: float) -> float:
-    if isinstance(tau, bool) or not isinstance(tau, numbers.Real):
-        raise TypeError(f"tau should be a real number, but got tau={tau!r}")
-    tau = float(tau)
-    if not math.isfinite(tau) or tau < 0:
-        raise ValueError(f"tau should be a finite number >= 0, but got tau={tau}")
-    return tau
+    try:
+        return check_real("tau", tau, low=0.0)
+    except ValueError:
+        raise ValueError(f"tau should be a finite number >= 0, but got tau={tau}") from None
 
 
 def _check_weight(weight: Tensor, name: str = "weight") -> Tensor:
@@ -506,10 +503,7 @@ class NCMClassifier(nn.Module):
         """Class means of the transformed training ``features`` ``(N, in_features)`` with
         ``labels`` ``(N,)`` in ``[0, num_classes)``."""
         features, labels = _check_features_labels(features.detach(), labels)
-        if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral):
-            raise TypeError(
-                f"num_classes should be an integer, but got num_classes={num_classes!r}"
-            )
+        num_classes = check_int("num_classes", num_classes)
         if num_classes < 1 or int(labels.max()) >= num_classes:
             raise ValueError(
                 f"num_classes should be > every label (max {int(labels.max())}), but got "
