@@ -30,6 +30,17 @@ __all__ = [
 ]
 
 
+def _cast(weights: Tensor, dtype: torch.dtype) -> Tensor:
+    """The weights in ``dtype``, refusing to round a finite weight to ``inf``."""
+    out = weights.to(dtype)
+    if not torch.isfinite(out).all():
+        raise ValueError(
+            f"dtype should hold the weights, but got dtype={dtype}, in which the largest weight "
+            f"{weights.max().item():g} of these class_counts overflows"
+        )
+    return out
+
+
 def _safe_inverse(numer: Tensor, counts: Tensor) -> Tensor:
     return torch.where(counts > 0, numer / counts.clamp(min=1e-300), torch.zeros_like(counts))
 
@@ -44,7 +55,7 @@ def inverse_frequency(
     # N / n_c is scale-invariant: scale to max 1 first, so that Σ n cannot overflow.
     counts = counts / counts.max()
     w = _safe_inverse(counts.sum().expand_as(counts), counts)
-    return torch.where(counts > 0, w.pow(power), w).to(dtype)
+    return _cast(torch.where(counts > 0, w.pow(power), w), dtype)
 
 
 def cost_sensitive(class_counts: Counts, *, dtype: torch.dtype = torch.float32) -> Tensor:
@@ -55,7 +66,7 @@ def cost_sensitive(class_counts: Counts, *, dtype: torch.dtype = torch.float32) 
     counts = as_class_counts(class_counts)
     dtype = check_float_dtype("dtype", dtype)
     n_min = counts[counts > 0].min()
-    return _safe_inverse(n_min.expand_as(counts), counts).to(dtype)
+    return _cast(_safe_inverse(n_min.expand_as(counts), counts), dtype)
 
 
 def effective_number(
@@ -75,7 +86,7 @@ def effective_number(
         raw = torch.where(
             counts > 0, (1.0 - beta) / effective.clamp(min=1e-300), torch.zeros_like(counts)
         )
-    return (raw / raw.sum() * counts.numel()).to(dtype)
+    return _cast(raw / raw.sum() * counts.numel(), dtype)
 
 
 def drw(
