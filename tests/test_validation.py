@@ -592,3 +592,32 @@ def test_prepare_crt_leaves_requires_grad_when_it_raises(head) -> None:
         params = prepare_crt(model, classifier, reinitialize=False)
         assert [p.requires_grad for p in model[0].parameters()] == [False, False]
         assert all(p.requires_grad for p in params)
+
+
+@pytest.mark.parametrize("counts", [5.0, 0, np.float64(3.0), torch.tensor(4.0)])
+def test_scalar_counts_are_not_vectors(counts) -> None:
+    with pytest.raises(ValueError, match=r"class_counts should be a non-empty 1-D sequence"):
+        LW.inverse_frequency(counts)
+    with pytest.raises(ValueError, match=r"class_counts should be a non-empty 1-D sequence"):
+        stats.gini(counts)
+
+
+def test_huge_counts_in_statistics() -> None:
+    assert stats.gini([1e308, 1e308, 1e308]) == 0.0
+    assert stats.gini([3e307, 0, 0]) == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="class_counts should have a finite total"):
+        stats.describe([1e308, 1e308])
+
+
+def test_bounds_that_keep_float32_weights_finite() -> None:
+    x, y = _batch()
+    with pytest.raises(ValueError, match=r"alpha should be <= .*but got alpha=1e\+308"):
+        LL.EQLv2Loss(2, alpha=1e308)
+    with pytest.raises(ValueError, match=r"alpha should be >= 0\.0"):
+        LF.eqlv2_loss(torch.randn(6, 3), y.clamp(max=2), torch.ones(2), alpha=-1.0)
+    with pytest.raises(ValueError, match=r"gamma should be >= 0\.0"):
+        LL.EQLv2Loss(2, gamma=-1.0)
+    with pytest.raises(ValueError, match=r"weight should be finite in the compute dtype"):
+        LF.weighted_cross_entropy(x.float(), y, weight=1e308)
+    with pytest.raises(ValueError, match=r"dtype should hold the weights"):
+        LW.inverse_frequency([1e300, 1.0], dtype=torch.float32)

@@ -247,7 +247,7 @@ def as_real_vector(
     vector = (
         data.to(torch.float64)
         if isinstance(data, Tensor)
-        else torch.as_tensor(np.ascontiguousarray(data, dtype=np.float64))
+        else torch.as_tensor(np.array(data, dtype=np.float64, order="C"))
     )
     if vector.dim() != 1 or vector.numel() == 0:
         raise ValueError(
@@ -310,6 +310,10 @@ def as_per_class(
     ):
         low = 0.0 if nonnegative else None
         scalar = check_real(name, value, low=low)
+        if abs(scalar) > torch.finfo(dtype).max:
+            raise ValueError(
+                f"{name} should be finite in the compute dtype {dtype}, but got {name}={scalar}"
+            )
         return torch.full((num_classes,), scalar, dtype=dtype, device=like.device)
     vector = as_real_vector(name, value, length=num_classes, nonnegative=nonnegative)
     out = vector.to(device=like.device, dtype=dtype)

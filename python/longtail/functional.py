@@ -201,7 +201,7 @@ def ldam_margins(class_counts: Counts, max_margin: float = 0.5) -> Tensor:
     max_margin = check_real("max_margin", max_margin, low=0.0)
     raw = torch.where(counts > 0, counts.clamp(min=1e-300).pow(-0.25), torch.zeros_like(counts))
     top = raw.max()
-    margins = raw * (max_margin / top)
+    margins = raw / top * max_margin  # raw/top <= 1 first: max_margin/top could overflow
     return torch.where(counts > 0, margins, torch.full_like(counts, max_margin))
 
 
@@ -648,6 +648,17 @@ def equalization_loss(
     return loss
 
 
+def _check_eqlv2_alpha(alpha: float) -> float:
+    """``alpha >= 0`` with the positive weights ``1 + α(1 − f)`` finite in float32."""
+    alpha = check_real("alpha", alpha, low=0.0)
+    if alpha > _F32_MAX / 2:
+        raise ValueError(
+            f"alpha should be <= {_F32_MAX / 2:g} so that the positive weights 1 + alpha·(1 − f) "
+            f"are finite in float32, but got alpha={alpha}"
+        )
+    return alpha
+
+
 def eqlv2_weights(
     pos_neg: Tensor, *, gamma: float = 12.0, mu: float = 0.8, alpha: float = 4.0
 ) -> tuple[Tensor, Tensor]:
@@ -742,9 +753,9 @@ def eqlv2_loss(
     pos_neg = as_real_vector("pos_neg", pos_neg, nonnegative=True)
     _check_eqlv2_input(input, target, pos_neg.numel())
     gamma, mu, alpha = (
-        check_real("gamma", gamma),
+        check_real("gamma", gamma, low=0.0),
         check_real("mu", mu),
-        check_real("alpha", alpha),
+        _check_eqlv2_alpha(alpha),
     )
     avg_factor = _check_avg_factor(avg_factor, reduction)
     loss, _ = _eqlv2(

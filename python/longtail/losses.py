@@ -502,9 +502,10 @@ class EQLv2Loss(_StatefulLoss):
     ) -> None:
         super().__init__(distributed)
         self.num_classes = _check_num_classes(num_classes)
-        self.gamma = check_real("gamma", gamma)
+        # γ < 0 would turn f into a decreasing map, α < 0 give negative positive weights.
+        self.gamma = check_real("gamma", gamma, low=0.0)
         self.mu = check_real("mu", mu)
-        self.alpha = check_real("alpha", alpha)
+        self.alpha = F._check_eqlv2_alpha(alpha)
         self.reduction = check_reduction(reduction)
         self.register_buffer("pos_grad", torch.zeros(self.num_classes))
         self.register_buffer("neg_grad", torch.zeros(self.num_classes))

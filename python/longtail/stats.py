@@ -48,6 +48,7 @@ def gini(class_counts: ArrayLike) -> float:
         (0.0, 0.6666666666666667)
     """
     counts = np.sort(_as_counts(class_counts))
+    counts = counts / counts.max()  # scale-invariant; the sums below cannot overflow
     c = counts.size
     rank = np.arange(1, c + 1, dtype=np.float64)
     return float(max(0.0, 2.0 * np.sum(rank * counts) / (c * counts.sum()) - (c + 1.0) / c))
@@ -157,7 +158,13 @@ def describe(
     many, few = _check_thresholds(many, few)
     counts = _as_counts(class_counts)
     nonzero = counts[counts > 0]
-    total = counts.sum()
+    with np.errstate(over="ignore"):  # an overflowing total is reported below
+        total = counts.sum()
+    if not math.isfinite(total):
+        raise ValueError(
+            f"class_counts should have a finite total, but got class_counts summing past float64 "
+            f"(max entry {counts.max():g})"
+        )
     is_many, is_few = counts > many, counts < few
     is_medium = ~(is_many | is_few)
     return Summary(

@@ -36,7 +36,7 @@ def _cast(weights: Tensor, dtype: torch.dtype) -> Tensor:
     if not torch.isfinite(out).all():
         raise ValueError(
             f"dtype should hold the weights, but got dtype={dtype}, in which the largest weight "
-            f"{weights.max().item():g} of these class_counts overflows"
+            f"{weights.max().item():g} (from class_counts and the power/beta given) overflows"
         )
     return out
 
