@@ -51,10 +51,6 @@ __all__ = [
 ]
 
 
-def _check_int(name: str, value: int, *, low: int) -> int:
-    return check_int(name, value, low=low)
-
-
 def _check_alpha(alpha: float) -> float:
     alpha = check_real("alpha", alpha, allow_inf=True)
     if not 0.0 <= alpha <= 1.0:
@@ -84,8 +80,8 @@ def cumulative_alpha(epoch: int, total_epochs: int) -> float:
         >>> cumulative_alpha(91, 180)   # D = 200 for the 180-epoch schedule
         0.7975
     """
-    total_epochs = _check_int("total_epochs", total_epochs, low=1)
-    epoch = _check_int("epoch", epoch, low=1)
+    total_epochs = check_int("total_epochs", total_epochs, low=1)
+    epoch = check_int("epoch", epoch, low=1)
     if epoch > total_epochs:
         raise ValueError(
             f"epoch should be in [1, total_epochs={total_epochs}] (BBN counts epochs from 1), "
@@ -148,13 +144,13 @@ class BBNClassifier(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        in_features = _check_int("in_features", in_features, low=2)
+        in_features = check_int("in_features", in_features, low=2)
         if in_features % 2:
             raise ValueError(
                 "in_features should be even (the concatenation of two branch features), but "
                 f"got in_features={in_features}"
             )
-        num_classes = _check_int("num_classes", num_classes, low=1)
+        num_classes = check_int("num_classes", num_classes, low=1)
         self.fc = nn.Linear(in_features, num_classes, bias=bias, device=device, dtype=dtype)
 
     @property

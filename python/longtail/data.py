@@ -28,10 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from torch import Tensor
 from torch.utils.data import Dataset
 
-from longtail._validation import INT64_MAX, as_labels, check_int
+from longtail._validation import INT64_MAX, ArrayLike, as_labels, check_int
 
 __all__ = [
     "CIFAR10LT",
@@ -53,7 +52,6 @@ __all__ = [
 ]
 
 PathLike = str | os.PathLike
-ArrayLike = Sequence[int] | np.ndarray | Tensor  # labels: integers (the layer's ArrayLike)
 
 PROFILES = ("exp", "step")
 
@@ -65,8 +63,8 @@ IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tif
 # Argument checks.
 
 
-def _check_int(name: str, value: Any, *, low: int) -> int:
-    return check_int(name, value, low=low)
+# Arrays are sized by it: a bound keeps a typo from asking for terabytes.
+_MAX_CLASSES = 1 << 31
 
 
 def _check_ratio(imbalance_ratio: Any) -> float:
@@ -113,7 +111,7 @@ def class_counts(labels: ArrayLike, num_classes: int | None = None) -> np.ndarra
     """
     array = as_labels(labels)
     if num_classes is not None:
-        num_classes = _check_int("num_classes", num_classes, low=1)
+        num_classes = check_int("num_classes", num_classes, low=1, high=_MAX_CLASSES)
         if array.size and array.max() >= num_classes:
             bad = int(np.flatnonzero(array >= num_classes)[0])
             raise ValueError(
@@ -153,9 +151,9 @@ def long_tailed_counts(
         >>> long_tailed_counts(4, 10, 100, profile="step")
         [100, 100, 10, 10]
     """
-    num_classes = _check_int("num_classes", num_classes, low=1)
+    num_classes = check_int("num_classes", num_classes, low=1, high=_MAX_CLASSES)
     ratio = _check_ratio(imbalance_ratio)
-    n_max = _check_int("n_max", n_max, low=1)
+    n_max = check_int("n_max", n_max, low=1)
     profile = _check_profile(profile)
     imb_factor = 1.0 / ratio
     if profile == "step":
@@ -206,7 +204,7 @@ def long_tailed_subset(
     array = as_labels(labels)
     if array.size == 0:
         raise ValueError("labels should not be empty")
-    seed = _check_int("seed", seed, low=0)
+    seed = check_int("seed", seed, low=0, high=2**32 - 1)  # np.random.RandomState's range
     classes = np.unique(array)
     available = np.array([int((array == c).sum()) for c in classes])
     if n_max is None:
