@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import math
 
-import _hypothesis  # noqa: F401  (registers and loads the profile)
 import numpy as np
 import pytest
+
+pytest.importorskip(
+    "hypothesis", reason="the property tests need hypothesis (pip install hypothesis)"
+)
+
+import _hypothesis  # noqa: F401  (registers and loads the profile)
 import reference as ref
 import torch
 from hypothesis import given
