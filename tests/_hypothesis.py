@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, settings
 
 settings.register_profile(
     "ci",
-    max_examples=40,
+    max_examples=75,
     deadline=None,
     derandomize=True,  # fixed seeds: the same examples on every run
     database=None,
