@@ -151,7 +151,7 @@ def test_weight_helpers_match_float64_formulas(values, data) -> None:
     got = LW.inverse_frequency(counts, power, dtype=dtype)
     assert got.dtype == dtype
     np.testing.assert_allclose(
-        got.double().numpy(), want, rtol=1e-6 if dtype == torch.float32 else 1e-12
+        got.double().numpy(), want, rtol=1e-6 if dtype == torch.float32 else 1e-9
     )
     beta = data.draw(st.sampled_from([0.0, 0.9, 0.9999]))
     # Cui et al.: (1 − β)/(1 − β^n) per class; an empty class gets 0 (it is never a target).

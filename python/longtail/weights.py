@@ -42,7 +42,10 @@ def _cast(weights: Tensor, dtype: torch.dtype) -> Tensor:
 
 
 def _safe_inverse(numer: Tensor, counts: Tensor) -> Tensor:
-    return torch.where(counts > 0, numer / counts.clamp(min=1e-300), torch.zeros_like(counts))
+    # Divide by 1 where the count is 0 (not by a clamped count: a clamp would distort a
+    # genuinely tiny scaled count).
+    positive = counts > 0
+    return torch.where(positive, numer / torch.where(positive, counts, 1.0), 0.0)
 
 
 def inverse_frequency(
