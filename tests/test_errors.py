@@ -368,7 +368,7 @@ def test_bad_argument(call, exc, fragment, xy):
         (lambda: LW.effective_number(COUNTS, beta=1.01), ValueError, "beta"),
         (lambda: LW.effective_number([0, 0]), ValueError, "class_counts"),
         (lambda: LW.drw(COUNTS, -1), ValueError, "epoch"),
-        (lambda: LW.drw(COUNTS, 1.5), ValueError, "epoch"),
+        (lambda: LW.drw(COUNTS, 1.5), TypeError, "epoch should be an integer"),
         (lambda: LW.drw(COUNTS, 10, start_epoch=-5), ValueError, "start_epoch"),
         (lambda: LW.drw(COUNTS, 200, beta=3.0), ValueError, "beta"),
     ],

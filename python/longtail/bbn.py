@@ -29,7 +29,6 @@ carries both branches::
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,14 +38,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from longtail._validation import check_reduction
-from longtail.samplers import (
-    ArrayLike,
-    ReversedSampler,
-    WeightedSampler,
-    _check_int,
-    _LabelSampler,
-)
+from longtail._validation import ArrayLike, check_int, check_real, check_reduction
+from longtail.samplers import ReversedSampler, WeightedSampler, _LabelSampler
 
 __all__ = [
     "BBNClassifier",
@@ -59,9 +52,7 @@ __all__ = [
 
 
 def _check_alpha(alpha: float) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
-        raise TypeError(f"alpha should be a real number, but got alpha={alpha!r}")
-    alpha = float(alpha)
+    alpha = check_real("alpha", alpha, allow_inf=True)
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha should be in [0, 1], but got alpha={alpha}")
     return alpha
@@ -89,8 +80,8 @@ def cumulative_alpha(epoch: int, total_epochs: int) -> float:
         >>> cumulative_alpha(91, 180)   # D = 200 for the 180-epoch schedule
         0.7975
     """
-    total_epochs = _check_int("total_epochs", total_epochs, low=1)
-    epoch = _check_int("epoch", epoch, low=1)
+    total_epochs = check_int("total_epochs", total_epochs, low=1)
+    epoch = check_int("epoch", epoch, low=1)
     if epoch > total_epochs:
         raise ValueError(
             f"epoch should be in [1, total_epochs={total_epochs}] (BBN counts epochs from 1), "
@@ -153,13 +144,13 @@ class BBNClassifier(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        in_features = _check_int("in_features", in_features, low=2)
+        in_features = check_int("in_features", in_features, low=2)
         if in_features % 2:
             raise ValueError(
                 "in_features should be even (the concatenation of two branch features), but "
                 f"got in_features={in_features}"
             )
-        num_classes = _check_int("num_classes", num_classes, low=1)
+        num_classes = check_int("num_classes", num_classes, low=1)
         self.fc = nn.Linear(in_features, num_classes, bias=bias, device=device, dtype=dtype)
 
     @property

@@ -196,6 +196,32 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_device(device: str) -> None:
+    """``--device``: a torch device string naming a device this machine has."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise InputError(
+            f"--device should be a torch device such as cpu, cuda or cuda:1, but got --device "
+            f"{device!r}"
+        ) from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"--device {device} needs a CUDA GPU, but none is available")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise InputError(
+                f"--device {device} names GPU {dev.index}, but this machine has "
+                f"{torch.cuda.device_count()}"
+            )
+    elif dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise InputError(f"--device {device} needs Apple's MPS, but it is not available")
+    elif dev.type not in ("cpu",):
+        raise InputError(f"--device should be cpu or cuda, but got --device {device!r}")
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     import torch
 
@@ -213,12 +239,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         data = demo.load_digits(args.imbalance_ratio, args.seed)
         epochs, crt, batch, lr = (150, 30, 32, 0.05) if not args.quick else (100, 20, 32, 0.05)
     runs = args.runs if args.runs is not None else (1 if args.quick else 3)
+    if runs < 1:
+        raise InputError(f"--runs should be a positive integer, but got --runs {runs}")
     if args.epochs is not None:
+        if args.epochs < 1:
+            raise InputError(
+                f"--epochs should be a positive integer, but got --epochs {args.epochs}"
+            )
         epochs = args.epochs
         crt = max(1, args.epochs // 5)
     device = args.device or (
         "cuda" if torch.cuda.is_available() and args.data != "digits" else "cpu"
     )
+    _check_device(device)
     cfg = demo.Config(
         epochs=epochs,
         batch_size=batch,
@@ -375,6 +408,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (InputError, OSError, ValueError, TypeError, ImportError, json.JSONDecodeError) as err:
+    except (
+        InputError,
+        OSError,
+        ValueError,
+        TypeError,
+        IndexError,
+        OverflowError,
+        RecursionError,
+        ImportError,
+        json.JSONDecodeError,
+    ) as err:
         print(f"longtail {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 1

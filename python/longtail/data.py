@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch import Tensor
 from torch.utils.data import Dataset
+
+from longtail._validation import INT64_MAX, ArrayLike, as_labels, check_int
 
 __all__ = [
     "CIFAR10LT",
@@ -52,7 +52,6 @@ __all__ = [
 ]
 
 PathLike = str | os.PathLike
-ArrayLike = Sequence[int] | np.ndarray | Tensor
 
 PROFILES = ("exp", "step")
 
@@ -64,12 +63,8 @@ IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tif
 # Argument checks.
 
 
-def _check_int(name: str, value: Any, *, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} should be an integer, but got {name}={value!r}")
-    if value < low:
-        raise ValueError(f"{name} should be an integer >= {low}, but got {name}={value}")
-    return int(value)
+# Arrays are sized by it: a bound keeps a typo from asking for terabytes.
+_MAX_CLASSES = 1 << 31
 
 
 def _check_ratio(imbalance_ratio: Any) -> float:
@@ -91,31 +86,6 @@ def _check_profile(profile: Any) -> str:
     if profile not in PROFILES:
         raise ValueError(f"profile should be one of 'exp', 'step', but got profile={profile!r}")
     return profile
-
-
-def as_labels(labels: ArrayLike, name: str = "labels") -> np.ndarray:
-    """``labels`` as a 1-D ``int64`` array of non-negative class indices (a copy for tensors)."""
-    if isinstance(labels, Tensor):
-        if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-            raise TypeError(
-                f"{name} should hold integer class indices, but got {name} of dtype={labels.dtype}"
-            )
-        array = labels.detach().cpu().numpy()
-    else:
-        array = np.asarray(labels)
-        if array.dtype == object or not (np.issubdtype(array.dtype, np.integer) or array.size == 0):
-            raise TypeError(
-                f"{name} should hold integer class indices, but got {name} of dtype={array.dtype}"
-            )
-    if array.ndim != 1:
-        raise ValueError(f"{name} should be 1-D, but got {name} of shape {tuple(array.shape)}")
-    array = array.astype(np.int64, copy=False)
-    if array.size and array.min() < 0:
-        bad = int(np.flatnonzero(array < 0)[0])
-        raise ValueError(
-            f"{name} should be non-negative class indices, but got {name}[{bad}]={array[bad]}"
-        )
-    return array
 
 
 # --------------------------------------------------------------------------------------------
@@ -141,7 +111,7 @@ def class_counts(labels: ArrayLike, num_classes: int | None = None) -> np.ndarra
     """
     array = as_labels(labels)
     if num_classes is not None:
-        num_classes = _check_int("num_classes", num_classes, low=1)
+        num_classes = check_int("num_classes", num_classes, low=1, high=_MAX_CLASSES)
         if array.size and array.max() >= num_classes:
             bad = int(np.flatnonzero(array >= num_classes)[0])
             raise ValueError(
@@ -181,9 +151,9 @@ def long_tailed_counts(
         >>> long_tailed_counts(4, 10, 100, profile="step")
         [100, 100, 10, 10]
     """
-    num_classes = _check_int("num_classes", num_classes, low=1)
+    num_classes = check_int("num_classes", num_classes, low=1, high=_MAX_CLASSES)
     ratio = _check_ratio(imbalance_ratio)
-    n_max = _check_int("n_max", n_max, low=1)
+    n_max = check_int("n_max", n_max, low=1)
     profile = _check_profile(profile)
     imb_factor = 1.0 / ratio
     if profile == "step":
@@ -234,7 +204,7 @@ def long_tailed_subset(
     array = as_labels(labels)
     if array.size == 0:
         raise ValueError("labels should not be empty")
-    seed = _check_int("seed", seed, low=0)
+    seed = check_int("seed", seed, low=0, high=2**32 - 1)  # np.random.RandomState's range
     classes = np.unique(array)
     available = np.array([int((array == c).sum()) for c in classes])
     if n_max is None:
@@ -498,11 +468,22 @@ class PlacesLT(ImageListDataset):
 
 
 def _load_json(path: PathLike, keys: Sequence[str], what: str) -> dict:
-    with open(path, encoding="utf-8") as f:
-        try:
-            data = json.load(f)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path} is not valid JSON: {err}") from None
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{os.fspath(path)} should be UTF-8 JSON, but byte {err.start} is not UTF-8"
+        ) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON: {err}") from None
+    except RecursionError:
+        raise ValueError(
+            f"{path} is not a {what} annotation file: its JSON nests too deeply"
+        ) from None
     if not isinstance(data, dict):
         raise ValueError(
             f"{path} should hold a {what} JSON object, but got a {type(data).__name__}"
@@ -520,6 +501,29 @@ def _field(record: Any, key: str, path: PathLike, where: str) -> Any:
     if not isinstance(record, dict) or key not in record:
         raise ValueError(f"{path}: every entry of {where!r} should have a {key!r} field")
     return record[key]
+
+
+def _id_field(record: Any, key: str, path: PathLike, where: str) -> int:
+    """An integer id field: a JSON integer in the int64 range (not a float, bool or string)."""
+    value = _field(record, key, path, where)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(
+            f"{path}: {key!r} in {where!r} should be an integer id, but got {key}={value!r}"
+        )
+    if not -INT64_MAX - 1 <= value <= INT64_MAX:
+        raise ValueError(f"{path}: {key!r} in {where!r} should fit in int64, but got {key}={value}")
+    return value
+
+
+def _unique_ids(records: list, path: PathLike, where: str) -> list[int]:
+    """The ``id`` of every entry of ``where``, each at most once."""
+    ids = [_id_field(r, "id", path, where) for r in records]
+    seen: set[int] = set()
+    for value in ids:
+        if value in seen:
+            raise ValueError(f"{path}: {where!r} should have unique ids, but id={value} repeats")
+        seen.add(value)
+    return ids
 
 
 @dataclass(frozen=True)
@@ -562,22 +566,34 @@ def read_inaturalist(path: PathLike) -> INaturalistAnnotations:
         (8142, 1000, 2)
     """
     data = _load_json(path, ("images", "annotations", "categories"), "iNaturalist")
-    ids = sorted({int(_field(c, "id", path, "categories")) for c in data["categories"]})
+    ids = sorted(_unique_ids(data["categories"], path, "categories"))
+    image_ids = _unique_ids(data["images"], path, "images")
     index_of = {cid: i for i, cid in enumerate(ids)}
     label_of: dict[int, int] = {}
     for a in data["annotations"]:
-        cid = int(_field(a, "category_id", path, "annotations"))
+        cid = _id_field(a, "category_id", path, "annotations")
         if cid not in index_of:
             raise ValueError(f"{path}: an annotation names category_id={cid}, not in 'categories'")
-        label_of[int(_field(a, "image_id", path, "annotations"))] = index_of[cid]
+        image_id = _id_field(a, "image_id", path, "annotations")
+        if image_id in label_of:
+            # iNaturalist has one label per image: a second one is an error, not an override.
+            raise ValueError(
+                f"{path}: image_id={image_id} should have one annotation, but it has several"
+            )
+        label_of[image_id] = index_of[cid]
     file_names, labels = [], []
-    for image in data["images"]:
-        image_id = int(_field(image, "id", path, "images"))
+    for image, image_id in zip(data["images"], image_ids, strict=True):
         if image_id not in label_of:
             raise ValueError(
                 f"{path}: image id={image_id} has no annotation (an unlabelled split?)"
             )
-        file_names.append(str(_field(image, "file_name", path, "images")))
+        file_name = _field(image, "file_name", path, "images")
+        if not isinstance(file_name, str) or not file_name:
+            raise ValueError(
+                f"{path}: 'file_name' of image id={image_id} should be a non-empty string, but "
+                f"got file_name={file_name!r}"
+            )
+        file_names.append(file_name)
         labels.append(label_of[image_id])
     label_array = np.asarray(labels, dtype=np.int64)
     return INaturalistAnnotations(
@@ -651,17 +667,19 @@ def read_lvis(path: PathLike) -> LVISAnnotations:
         >>> r = longtail.samplers.repeat_factors(lvis.image_categories, threshold=0.001)
     """
     data = _load_json(path, ("images", "annotations", "categories"), "LVIS")
-    categories = sorted(data["categories"], key=lambda c: int(_field(c, "id", path, "categories")))
-    ids = [int(c["id"]) for c in categories]
+    category_ids = _unique_ids(data["categories"], path, "categories")
+    order = sorted(range(len(category_ids)), key=category_ids.__getitem__)
+    categories = [data["categories"][i] for i in order]
+    ids = [category_ids[i] for i in order]
     names = [str(c.get("name", c["id"])) for c in categories]
     index_of = {cid: i for i, cid in enumerate(ids)}
-    image_ids = [int(_field(im, "id", path, "images")) for im in data["images"]]
+    image_ids = _unique_ids(data["images"], path, "images")
     row_of = {iid: r for r, iid in enumerate(image_ids)}
     per_image: list[set[int]] = [set() for _ in image_ids]
     instances = np.zeros(len(ids), dtype=np.int64)
     for a in data["annotations"]:
-        cid = int(_field(a, "category_id", path, "annotations"))
-        iid = int(_field(a, "image_id", path, "annotations"))
+        cid = _id_field(a, "category_id", path, "annotations")
+        iid = _id_field(a, "image_id", path, "annotations")
         if cid not in index_of:
             raise ValueError(f"{path}: an annotation names category_id={cid}, not in 'categories'")
         if iid not in row_of:
@@ -717,8 +735,9 @@ def read_labels(path: PathLike, column: str | int | None = None) -> np.ndarray:
     if suffix == ".npy":
         try:
             array = np.load(path, allow_pickle=False)
-        except ValueError as err:
-            raise ValueError(f"{path} is not a NumPy array file: {err}") from None
+        except (ValueError, EOFError) as err:
+            # An empty file is an EOFError ("No data left in file").
+            raise ValueError(f"{path} is not a NumPy array file: {err or 'empty file'}") from None
         labels = as_labels(array, f"the array in {path}")
     elif suffix == ".txt":
         labels = _parse_ints([line.split()[-1] for line in _read_lines(path) if line.strip()], path)
@@ -733,21 +752,40 @@ def read_labels(path: PathLike, column: str | int | None = None) -> np.ndarray:
     return labels
 
 
+def _read_text(path: Path) -> str:
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{os.fspath(path)} should be a UTF-8 text file, but byte {err.start} is not UTF-8"
+        ) from None
+
+
 def _read_lines(path: Path) -> list[str]:
-    with open(path, encoding="utf-8") as f:
-        return f.read().splitlines()
+    return _read_text(path).splitlines()
 
 
 def _parse_ints(values: Sequence[str], path: PathLike, first_row: int = 1) -> np.ndarray:
     out = []
     for i, value in enumerate(values):
         value = value.strip()
-        if not value.lstrip("+").isdigit():
+        digits = value.lstrip("+").lstrip("0") or "0"
+        # isdigit() accepts non-ASCII digits that int() reads; the length bound keeps int() (and
+        # its 4300-digit limit) away from an over-long value.
+        if not (value.lstrip("+").isascii() and value.lstrip("+").isdigit()) or len(digits) > 19:
             raise ValueError(
                 f"{path}: row {i + first_row} should be a non-negative integer label, but got "
+                f"{value[:40]!r}{'...' if len(value) > 40 else ''}"
+            )
+        label = int(digits)
+        if label > INT64_MAX:
+            raise ValueError(
+                f"{path}: row {i + first_row} should be a label that fits in int64, but got "
                 f"{value!r}"
             )
-        out.append(int(value))
+        out.append(label)
     return np.asarray(out, dtype=np.int64)
 
 
@@ -755,8 +793,11 @@ _LABEL_COLUMNS = ("label", "labels", "target", "targets", "class", "y")
 
 
 def _read_csv_column(path: Path, column: str | int | None) -> np.ndarray:
-    with open(path, encoding="utf-8", newline="") as f:
-        rows = [r for r in csv.reader(f) if r and any(cell.strip() for cell in r)]
+    text = _read_text(path)
+    try:
+        rows = [r for r in csv.reader(text.splitlines()) if r and any(cell.strip() for cell in r)]
+    except csv.Error as err:
+        raise ValueError(f"{path} is not a valid CSV file: {err}") from None
     if not rows:
         return np.zeros(0, dtype=np.int64)
     header = [cell.strip() for cell in rows[0]]
@@ -805,12 +846,7 @@ def image_folder_labels(root: PathLike) -> tuple[np.ndarray, list[str]]:
         raise ValueError(
             f"{os.fspath(root)!r} should hold one sub-directory per class, but it has none"
         )
-    counts = []
-    for name in classes:
-        n = 0
-        for _, _, files in os.walk(root / name, followlinks=True):
-            n += sum(1 for f in files if f.lower().endswith(IMG_EXTENSIONS))
-        counts.append(n)
+    counts = [_count_images(root / name) for name in classes]
     if sum(counts) == 0:
         raise ValueError(
             f"{os.fspath(root)!r} should hold images ({', '.join(IMG_EXTENSIONS)}) in its class "
@@ -818,3 +854,26 @@ def image_folder_labels(root: PathLike) -> tuple[np.ndarray, list[str]]:
         )
     labels = np.repeat(np.arange(len(classes), dtype=np.int64), counts)
     return labels, classes
+
+
+def _count_images(directory: Path) -> int:
+    """The image files under ``directory``, following symlinks (as torchvision's ``ImageFolder``)
+    but visiting each directory once and counting each file once, so a symlink loop or two links
+    to one file cannot inflate the count."""
+    seen_dirs: set[tuple[int, int]] = set()
+    seen_files: set[tuple[int, int]] = set()
+    for current, dirs, files in os.walk(directory, followlinks=True):
+        st = os.stat(current)
+        if (st.st_dev, st.st_ino) in seen_dirs:
+            dirs[:] = []  # a loop, or a second link to a directory already walked
+            continue
+        seen_dirs.add((st.st_dev, st.st_ino))
+        for f in files:
+            if not f.lower().endswith(IMG_EXTENSIONS):
+                continue
+            try:
+                fst = os.stat(os.path.join(current, f))
+            except OSError:  # a dangling link is not an image
+                continue
+            seen_files.add((fst.st_dev, fst.st_ino))
+    return len(seen_files)

@@ -42,8 +42,6 @@ A two-stage cRT in a user's script::
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
@@ -51,6 +49,7 @@ import torch
 from torch import Tensor, nn
 
 from longtail import metrics
+from longtail._validation import check_int, check_real
 
 __all__ = [
     "LWSClassifier",
@@ -72,12 +71,10 @@ _DIST_TYPES = ("l2", "cos")
 
 
 def _check_tau(tau: float) -> float:
-    if isinstance(tau, bool) or not isinstance(tau, numbers.Real):
-        raise TypeError(f"tau should be a real number, but got tau={tau!r}")
-    tau = float(tau)
-    if not math.isfinite(tau) or tau < 0:
-        raise ValueError(f"tau should be a finite number >= 0, but got tau={tau}")
-    return tau
+    try:
+        return check_real("tau", tau, low=0.0)
+    except ValueError:
+        raise ValueError(f"tau should be a finite number >= 0, but got tau={tau}") from None
 
 
 def _check_weight(weight: Tensor, name: str = "weight") -> Tensor:
@@ -171,7 +168,14 @@ def tau_normalize(weight: Tensor, tau: float) -> Tensor:
     tau = _check_tau(tau)
     if tau == 0.0:
         return weight.clone()
-    return weight / _row_norm(weight).pow(tau)
+    # Scale each row to max |w| = 1 before the norm, so that ‖w‖² cannot overflow (rows of 1e20)
+    # or underflow (1e-25) in float32: w / ‖w‖^τ = (w/s) / ‖w/s‖^τ · s^{1−τ} for any s > 0.
+    # s is a constant for autograd (the identity holds for every s), so the gradient is exact.
+    tiny = torch.finfo(weight.dtype).tiny
+    scale = weight.detach().abs().amax(dim=1, keepdim=True).clamp_min(tiny)
+    unit = weight / scale
+    out = unit / _row_norm(unit).pow(tau)
+    return out if tau == 1.0 else out * scale.pow(1.0 - tau)
 
 
 class TauNormClassifier(nn.Module):
@@ -499,10 +503,7 @@ class NCMClassifier(nn.Module):
         """Class means of the transformed training ``features`` ``(N, in_features)`` with
         ``labels`` ``(N,)`` in ``[0, num_classes)``."""
         features, labels = _check_features_labels(features.detach(), labels)
-        if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral):
-            raise TypeError(
-                f"num_classes should be an integer, but got num_classes={num_classes!r}"
-            )
+        num_classes = check_int("num_classes", num_classes)
         if num_classes < 1 or int(labels.max()) >= num_classes:
             raise ValueError(
                 f"num_classes should be > every label (max {int(labels.max())}), but got "
@@ -610,13 +611,27 @@ def prepare_crt(
     params = list(classifier.parameters())
     if not params:
         raise ValueError("classifier should have parameters to train, but it has none")
-    for p in model.parameters():
-        p.requires_grad_(False)
-    if reinitialize and _reset(classifier) == 0:
+    if not isinstance(reinitialize, bool):
+        raise TypeError(f"reinitialize should be a bool, but got reinitialize={reinitialize!r}")
+    # Validate everything before changing anything: a rejected call leaves the model as it was.
+    if reinitialize and not any(
+        callable(getattr(m, "reset_parameters", None)) for m in classifier.modules()
+    ):
         raise ValueError(
             "classifier should have a reset_parameters() method (as nn.Linear has) to be "
-            "re-initialised; pass reinitialize=False to keep its weights"
+            f"re-initialised, but got classifier of type {type(classifier).__name__} without "
+            "one; pass reinitialize=False to keep its weights"
         )
+    saved = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        for p in model.parameters():
+            p.requires_grad_(False)
+        if reinitialize:
+            _reset(classifier)
+    except BaseException:
+        for p, flag in saved:
+            p.requires_grad_(flag)
+        raise
     for p in params:
         p.requires_grad_(True)
     return params

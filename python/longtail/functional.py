@@ -23,7 +23,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -32,11 +31,18 @@ from longtail._autograd import group_softmax_loss as _group_kernel
 from longtail._autograd import seesaw_loss as _seesaw_kernel
 from longtail._autograd import sigmoid_loss, softmax_loss
 from longtail._validation import (
+    Counts,
     as_class_counts,
     as_per_class,
+    as_real_vector,
+    check_avg_factor,
+    check_choice,
+    check_ignore_index,
+    check_int,
     check_logits_target,
     check_real,
     check_reduction,
+    check_sample_weight,
 )
 from longtail.exceptions import OutOfRangeError
 
@@ -61,16 +67,21 @@ __all__ = [
     "weighted_cross_entropy",
 ]
 
-Counts = Sequence[float] | np.ndarray | Tensor
-
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+# The largest |adjusted logit| term a float32 kernel can hold: a margin or offset times the scale
+# past it overflows to inf.
+_F32_MAX = torch.finfo(torch.float32).max
 
 
 def _run(input: Tensor, target: Tensor, reduction: str, label_smoothing: float, **kw) -> Tensor:
-    """Validates the common arguments and runs the kernel; low-precision logits run in float32."""
+    """Validates the common arguments and runs the kernel; low-precision logits run in float32
+    (per-class parameters are cast to that compute dtype, never to float16)."""
     check_logits_target(input, target)
     check_reduction(reduction)
     label_smoothing = check_real("label_smoothing", label_smoothing, low=0.0, high=1.0)
+    if "ignore_index" in kw:
+        kw["ignore_index"] = check_ignore_index(kw["ignore_index"])
     x = input.float() if input.dtype in _LOW_PRECISION else input
     for name in ("offsets", "margins", "weight", "alpha"):
         if kw.get(name) is not None:
@@ -102,7 +113,10 @@ def logit_adjustments(class_counts: Counts, tau: float = 1.0) -> Tensor:
         raise ValueError(
             f"tau should be >= 0 when class_counts has zero entries, but got tau={tau}"
         )
-    prior = counts / counts.sum()
+    # Scale to max 1 before the sum: counts of 1e308 each would overflow Σ n (the prior is
+    # scale-invariant in the counts).
+    scaled = counts / counts.max()
+    prior = scaled / scaled.sum()
     return torch.log(prior.pow(tau) + 1e-12)
 
 
@@ -111,6 +125,8 @@ def logit_adjust(logits: Tensor, class_counts: Counts, tau: float = 1.0) -> Tens
     (dim 0 for 1-D logits); predict with ``argmax`` of the result."""
     if not isinstance(logits, Tensor) or not logits.is_floating_point():
         raise TypeError(f"logits should be a floating-point tensor, but got {type(logits)}")
+    if logits.dim() == 0:
+        raise ValueError("logits should have a class dimension, but got a 0-d tensor")
     class_dim = 0 if logits.dim() == 1 else 1
     counts = as_class_counts(class_counts, logits.shape[class_dim])
     adj = logit_adjustments(counts, tau).to(device=logits.device, dtype=logits.dtype)
@@ -185,7 +201,7 @@ def ldam_margins(class_counts: Counts, max_margin: float = 0.5) -> Tensor:
     max_margin = check_real("max_margin", max_margin, low=0.0)
     raw = torch.where(counts > 0, counts.clamp(min=1e-300).pow(-0.25), torch.zeros_like(counts))
     top = raw.max()
-    margins = raw * (max_margin / top)
+    margins = raw / top * max_margin  # raw/top <= 1 first: max_margin/top could overflow
     return torch.where(counts > 0, margins, torch.full_like(counts, max_margin))
 
 
@@ -207,7 +223,7 @@ def ldam_loss(
     uses torch's weighted mean, as the official LDAM-DRW code does."""
     c = _num_classes(input)
     margins = ldam_margins(as_class_counts(class_counts, c), max_margin)
-    scale = check_real("scale", scale, low=0.0, low_open=True)
+    scale = check_ldam_scale(scale, max_margin)
     return _run(
         input,
         target,
@@ -218,6 +234,19 @@ def ldam_loss(
         weight=as_per_class("weight", weight, c, input),
         ignore_index=ignore_index,
     )
+
+
+def check_ldam_scale(scale: float, max_margin: float) -> float:
+    """``scale > 0`` with ``scale·max_margin`` finite in float32, the kernel's smallest compute
+    dtype (``max_margin=1e308`` would make every adjusted target logit ``-inf``)."""
+    scale = check_real("scale", scale, low=0.0, low_open=True)
+    max_margin = check_real("max_margin", max_margin, low=0.0)
+    if scale * max_margin > _F32_MAX:
+        raise ValueError(
+            f"max_margin should be <= {_F32_MAX / scale:g} so that scale * max_margin is finite "
+            f"in float32 (scale={scale}), but got max_margin={max_margin}"
+        )
+    return scale
 
 
 _WEIGHTINGS = ("inverse_frequency", "sqrt_inverse_frequency", "cost_sensitive", "effective_number")
@@ -266,18 +295,14 @@ def weighted_cross_entropy(
 
 def _weighting(counts: Tensor, weighting: str, beta: float, input: Tensor) -> Tensor:
     """Per-class weights (float64) for the named ``weighting`` rule."""
+    check_choice("weighting", weighting, _WEIGHTINGS)
     if weighting == "inverse_frequency":
         return _weights.inverse_frequency(counts, dtype=torch.float64)
     if weighting == "sqrt_inverse_frequency":
         return _weights.inverse_frequency(counts, 0.5, dtype=torch.float64)
     if weighting == "cost_sensitive":
         return _weights.cost_sensitive(counts, dtype=torch.float64)
-    if weighting == "effective_number":
-        return _weights.effective_number(counts, beta, dtype=torch.float64)
-    raise ValueError(
-        f"weighting should be one of {', '.join(map(repr, _WEIGHTINGS))}, but got "
-        f"weighting={weighting!r}"
-    )
+    return _weights.effective_number(counts, beta, dtype=torch.float64)
 
 
 def _num_classes_match(input: Tensor, per_class: Tensor) -> None:
@@ -290,16 +315,11 @@ def _num_classes_match(input: Tensor, per_class: Tensor) -> None:
 
 
 def _check_loss_type(loss_type: str) -> str:
-    if loss_type not in _CB_TYPES:
-        raise ValueError(
-            f"loss_type should be one of {', '.join(map(repr, _CB_TYPES))}, but got "
-            f"loss_type={loss_type!r}"
-        )
-    return loss_type
+    return check_choice("loss_type", loss_type, _CB_TYPES)
 
 
 def _check_normalization(normalization: str) -> str:
-    if normalization not in ("weight", "count"):
+    if not isinstance(normalization, str) or normalization not in ("weight", "count"):
         raise ValueError(
             "normalization should be 'weight' (divide by the sum of target weights) or 'count' "
             f"(divide by the number of samples), but got normalization={normalization!r}"
@@ -407,30 +427,7 @@ def class_balanced_loss(
 # ---------------------------------------------------------------------------------------------
 
 
-# mmdetection's weight_reduce_loss divides by ``avg_factor + eps`` with the float32 epsilon
-# (mmdet/models/losses/utils.py), so avg_factor=0 with all-zero weights gives 0, not 0/0.
-_AVG_FACTOR_EPS = float(torch.finfo(torch.float32).eps)
-
-
-def _check_avg_factor(avg_factor: float | Tensor | None, reduction: str) -> float | None:
-    """The ``"mean"`` divisor for ``avg_factor``: ``avg_factor + eps`` (float32 epsilon), as
-    mmdetection's ``weight_reduce_loss`` divides; a tensor is read once, on the host. Checked
-    against ``reduction`` as mmdetection does (not with ``"sum"``)."""
-    if avg_factor is None:
-        return None
-    if isinstance(avg_factor, Tensor):
-        if avg_factor.numel() != 1:
-            raise ValueError(
-                "avg_factor should be a number or a one-element tensor, but got avg_factor of "
-                f"shape {tuple(avg_factor.shape)}"
-            )
-        avg_factor = float(avg_factor.item())
-    avg_factor = check_real("avg_factor", avg_factor, low=0.0)
-    if reduction == "sum":
-        raise ValueError(
-            f"avg_factor should be None when reduction='sum', but got avg_factor={avg_factor}"
-        )
-    return avg_factor + _AVG_FACTOR_EPS
+_check_avg_factor = check_avg_factor
 
 
 def _check_labels_2d(
@@ -449,17 +446,7 @@ def _check_labels_2d(
         )
 
 
-def _check_sample_weight(weight: Tensor | None, input: Tensor, rows: int) -> Tensor | None:
-    if weight is None:
-        return None
-    if not isinstance(weight, Tensor):
-        raise TypeError(f"weight should be a tensor or None, but got weight of type {type(weight)}")
-    if weight.shape != (rows,):
-        raise ValueError(
-            f"weight should have shape ({rows},), one entry per sample, but got weight of shape "
-            f"{tuple(weight.shape)}"
-        )
-    return weight.to(device=input.device, dtype=input.dtype)
+_check_sample_weight = check_sample_weight
 
 
 def _compute_dtype(input: Tensor) -> Tensor:
@@ -530,6 +517,7 @@ def sigmoid_focal_loss(
         if alpha < 0:
             alpha = None
     avg_factor = _check_avg_factor(avg_factor, reduction)
+    ignore_index = check_ignore_index(ignore_index)
     if not isinstance(input, Tensor):
         raise TypeError(f"input should be a torch.Tensor, but got input of type {type(input)}")
     if (
@@ -601,6 +589,7 @@ def _class_balanced_sigmoid(
             f"loss_type={loss_type!r}, but got normalization={normalization!r}"
         )
     _check_labels_2d(input, target)
+    ignore_index = check_ignore_index(ignore_index)
     loss, _ = _sigmoid_run(
         input,
         target,
@@ -692,6 +681,17 @@ def equalization_loss(
     return loss
 
 
+def _check_eqlv2_alpha(alpha: float) -> float:
+    """``alpha >= 0`` with the positive weights ``1 + α(1 − f)`` finite in float32."""
+    alpha = check_real("alpha", alpha, low=0.0)
+    if alpha > _F32_MAX / 2:
+        raise ValueError(
+            f"alpha should be <= {_F32_MAX / 2:g} so that the positive weights 1 + alpha·(1 − f) "
+            f"are finite in float32, but got alpha={alpha}"
+        )
+    return alpha
+
+
 def eqlv2_weights(
     pos_neg: Tensor, *, gamma: float = 12.0, mu: float = 0.8, alpha: float = 4.0
 ) -> tuple[Tensor, Tensor]:
@@ -778,13 +778,17 @@ def eqlv2_loss(
         >>> loss.backward()
     """
     check_reduction(reduction)
-    if not isinstance(pos_neg, Tensor) or pos_neg.dim() != 1:
-        raise TypeError(f"pos_neg should be a 1-D tensor, but got pos_neg={pos_neg!r}")
+    if not isinstance(pos_neg, Tensor):
+        raise TypeError(
+            f"pos_neg should be a 1-D tensor of gradient ratios, but got pos_neg of type "
+            f"{type(pos_neg).__name__}"
+        )
+    pos_neg = as_real_vector("pos_neg", pos_neg, nonnegative=True)
     _check_eqlv2_input(input, target, pos_neg.numel())
     gamma, mu, alpha = (
-        check_real("gamma", gamma),
+        check_real("gamma", gamma, low=0.0),
         check_real("mu", mu),
-        check_real("alpha", alpha),
+        _check_eqlv2_alpha(alpha),
     )
     avg_factor = _check_avg_factor(avg_factor, reduction)
     loss, _ = _eqlv2(
@@ -805,11 +809,7 @@ _SEESAW_MODES = ("classification", "background", "objectness")
 
 
 def _check_seesaw_mode(mode: str) -> str:
-    if mode not in _SEESAW_MODES:
-        raise ValueError(
-            f"mode should be one of {', '.join(map(repr, _SEESAW_MODES))}, but got mode={mode!r}"
-        )
-    return mode
+    return check_choice("mode", mode, _SEESAW_MODES)
 
 
 def _seesaw_columns(num_classes: int, mode: str) -> int:
@@ -828,29 +828,16 @@ def _check_seesaw_input(input: Tensor, target: Tensor, num_classes: int, mode: s
 def _label_counts(target: Tensor, length: int, dtype: torch.dtype) -> Tensor:
     """Per-label counts of ``target`` over ``[0, length)`` (other values are not counted),
     without a host synchronisation (no ``unique``/``bincount``)."""
+    target = target.long()  # index_add_ takes int64 indices; any integer label dtype is upcast
     valid = (target >= 0) & (target < length)
     counts = torch.zeros(length, dtype=dtype, device=target.device)
     return counts.index_add_(0, target.clamp(0, length - 1), valid.to(dtype))
 
 
 def _as_seesaw_counts(class_counts: Counts) -> Tensor:
-    """Cumulative counts: 1-D, finite, non-negative (all zero is allowed: they are clamped at
-    1)."""
-    if isinstance(class_counts, Tensor):
-        counts = class_counts.detach()
-    else:
-        counts = torch.as_tensor(np.asarray(class_counts, dtype=np.float64))
-    if counts.dim() != 1 or counts.numel() == 0:
-        raise ValueError(
-            f"class_counts should be a non-empty 1-D sequence, but got class_counts "
-            f"of shape {tuple(counts.shape)}"
-        )
-    if not torch.isfinite(counts).all() or (counts < 0).any():
-        raise ValueError(
-            "class_counts should be finite and non-negative, but got "
-            f"class_counts={counts.tolist()[:20]}"
-        )
-    return counts
+    """Cumulative counts: 1-D, real, finite, non-negative (all zero is allowed: they are clamped
+    at 1)."""
+    return as_real_vector("class_counts", class_counts, nonnegative=True)
 
 
 def _seesaw(
@@ -962,6 +949,7 @@ def seesaw_loss(
     p = check_real("p", p, low=0.0)
     q = check_real("q", q, low=0.0)
     eps = check_real("eps", eps, low=0.0, low_open=True)
+    ignore_index = check_ignore_index(ignore_index)
     if not isinstance(input, Tensor) or input.dim() != 2:
         _check_labels_2d(input, target)  # raises the type or shape error
     num_classes = input.shape[1] - _seesaw_columns(0, mode)
@@ -1034,37 +1022,50 @@ def softmax_equalization_loss(
     check_reduction(reduction)
     lambda_ = check_real("lambda_", lambda_, low=0.0)
     gamma = check_real("gamma", gamma, low=0.0, high=1.0)
+    ignore_index = check_ignore_index(ignore_index)
     freq = _check_frequencies(class_frequencies)
     c = freq.numel()
     _check_labels_2d(input, target, c, " (one per class in class_frequencies)")
-    rare = (freq < lambda_).to(device=input.device, dtype=_compute_dtype(input).dtype)
+    x = _compute_dtype(input)
+    rare = (freq < lambda_).to(device=input.device, dtype=x.dtype)
     if beta is None:
-        beta = (
-            torch.rand(input.shape, generator=generator, device=input.device, dtype=rare.dtype)
-            < gamma
+        dropped = (
+            torch.rand(input.shape, generator=generator, device=input.device, dtype=x.dtype) < gamma
         )
-    elif not isinstance(beta, Tensor) or beta.shape != input.shape:
+    else:
+        dropped = _check_seql_beta(beta, input) > 0
+    dropped = dropped & (rare > 0)
+    # The target term is never dropped (the (1 − y_k) factor).
+    rows = torch.arange(input.shape[0], device=input.device)
+    dropped[rows, target.long().clamp(0, c - 1)] = False
+    # A dropped class leaves the denominator: its logit becomes −inf before a plain softmax
+    # cross-entropy, whose row maximum then runs over the kept logits only (a dropped logit far
+    # above the kept ones can no longer underflow every kept term to 0 and give −inf).
+    masked = x.masked_fill(dropped, float("-inf"))
+    loss = softmax_loss(
+        masked,
+        target,
+        reduction=reduction,
+        label_smoothing=0.0,
+        ignore_index=ignore_index,
+        normalization="count",
+    )
+    return loss.to(input.dtype) if x is not input else loss
+
+
+def _check_seql_beta(beta: Tensor, input: Tensor) -> Tensor:
+    """The explicit drop mask of softmax EQL: a real or boolean ``(N, C)`` tensor of 0/1."""
+    if not isinstance(beta, Tensor) or beta.shape != input.shape:
         raise ValueError(
             f"beta should be a tensor of the input's shape {tuple(input.shape)}, but got "
             f"beta={beta!r}"
         )
-    factors = 1 - beta.to(device=input.device, dtype=rare.dtype) * rare
-    return _seesaw(
-        input,
-        target,
-        None,
-        num_classes=c,
-        mode="classification",
-        p=0.0,
-        q=0.0,
-        eps=1.0,
-        factors=factors,
-        weight=None,
-        reduction=reduction,
-        avg_factor=None,
-        ignore_index=ignore_index,
-        return_dict=False,
-    )
+    if beta.is_complex():
+        raise TypeError(f"beta should be a 0/1 mask, but got beta of dtype={beta.dtype}")
+    beta = beta.to(input.device)
+    if beta.dtype != torch.bool and not ((beta == 0) | (beta == 1)).all():
+        raise ValueError("beta should hold only 0 and 1 (drop or keep), but got other values")
+    return beta
 
 
 def bags_layout(
@@ -1079,7 +1080,7 @@ def bags_layout(
     ``[0, C]``, C = background) inside group g (0 = "others"), and ``sizes[g]`` the number of
     logits of group g. The input has ``sum(sizes) = C + 1 + G`` columns."""
     counts = as_class_counts(class_counts)
-    splits = [int(b) for b in bin_split]
+    splits = _check_bin_split(bin_split)
     if any(b2 <= b1 for b1, b2 in itertools.pairwise(splits)):
         raise ValueError(f"bin_split should be strictly increasing, but got bin_split={splits}")
     c = counts.numel()
@@ -1094,6 +1095,15 @@ def bags_layout(
     label_map[-1, c] = 1
     sizes.append(2)
     return label_map, sizes
+
+
+def _check_bin_split(bin_split: Sequence[int]) -> list[int]:
+    if isinstance(bin_split, (str, bytes, Tensor)) or not hasattr(bin_split, "__iter__"):
+        raise TypeError(
+            f"bin_split should be a sequence of integer group boundaries, but got "
+            f"bin_split={bin_split!r}"
+        )
+    return [check_int(f"bin_split[{i}]", b) for i, b in enumerate(bin_split)]
 
 
 def _bags_keep(targets: Tensor, beta: float, generator: torch.Generator | None) -> Tensor:
@@ -1130,6 +1140,9 @@ def _group_softmax(
     _check_labels_2d(
         input, target, sum(sizes), f" (C + 1 + G = {sum(sizes)} for the {len(sizes)} groups)"
     )
+    check_reduction(reduction)
+    # Any integer label dtype: index with int64 (a uint8 index would be read as a mask).
+    target = target.long()
     targets = label_map.to(target.device)[:, target.clamp(0, label_map.shape[1] - 1)].T
     bad = (target < 0) | (target >= label_map.shape[1])
     if target.device.type != "cpu":

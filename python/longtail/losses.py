@@ -5,6 +5,7 @@ quantities (class counts and what is derived from them) as buffers, so they foll
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -14,7 +15,16 @@ from torch import Tensor, nn
 
 from longtail import functional as F
 from longtail import weights as _weights
-from longtail._validation import as_class_counts, check_real, check_reduction
+from longtail._validation import (
+    Counts,
+    as_class_counts,
+    as_per_class,
+    as_real_vector,
+    check_ignore_index,
+    check_int,
+    check_real,
+    check_reduction,
+)
 
 __all__ = [
     "BalancedSoftmaxLoss",
@@ -31,20 +41,16 @@ __all__ = [
     "WeightedCrossEntropyLoss",
 ]
 
-Counts = Sequence[float] | np.ndarray | Tensor
 
-
-def _optional_tensor(name: str, value) -> Tensor | None:
+def _optional_tensor(name: str, value, num_classes: int | None = None) -> Tensor | None:
+    """A per-class parameter as a float64 buffer, checked by the same rules as the functional
+    form (real, 1-D, finite, non-negative, ``num_classes`` entries when known); one real number
+    becomes a 0-d buffer, broadcast to every class at ``forward``."""
     if value is None:
         return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return torch.tensor(float(value))
-    try:
-        return torch.as_tensor(value, dtype=torch.float64).clone()
-    except (TypeError, ValueError) as err:
-        raise TypeError(
-            f"{name} should be a tensor or sequence of floats, but got {value!r}"
-        ) from err
+    if isinstance(value, (numbers.Real, np.generic)) and not isinstance(value, (bool, np.bool_)):
+        return torch.tensor(check_real(name, value, low=0.0), dtype=torch.float64)
+    return as_real_vector(name, value, length=num_classes, nonnegative=True).cpu().clone()
 
 
 class _SoftmaxFamilyLoss(nn.Module):
@@ -53,10 +59,15 @@ class _SoftmaxFamilyLoss(nn.Module):
     def __init__(self, reduction: str, ignore_index: int, label_smoothing: float) -> None:
         super().__init__()
         self.reduction = check_reduction(reduction)
-        self.ignore_index = int(ignore_index)
+        self.ignore_index = check_ignore_index(ignore_index)
         self.label_smoothing = check_real("label_smoothing", label_smoothing, low=0.0, high=1.0)
 
     def _call(self, input: Tensor, target: Tensor, **params) -> Tensor:
+        # A weight assigned after construction (``loss.weight = drw(...)``) is checked here, by
+        # the same rules as the functional forms.
+        if params.get("weight") is not None:
+            F.check_logits_target(input, target)
+            params["weight"] = as_per_class("weight", params["weight"], input.shape[1], input)
         return F._run(
             input,
             target,
@@ -247,8 +258,9 @@ class LDAMLoss(_SoftmaxFamilyLoss):
         self.max_margin = check_real("max_margin", max_margin, low=0.0)
         self.scale = check_real("scale", scale, low=0.0, low_open=True)
         self.register_buffer("class_counts", counts)
+        self.scale = F.check_ldam_scale(scale, self.max_margin)
         self.register_buffer("margins", F.ldam_margins(counts, max_margin))
-        self.register_buffer("weight", _optional_tensor("weight", weight))
+        self.register_buffer("weight", _optional_tensor("weight", weight, counts.numel()))
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         F._num_classes_match(input, self.margins)
@@ -278,7 +290,7 @@ class LogitAdjustedLoss(_SoftmaxFamilyLoss):
         self.tau = check_real("tau", tau)
         self.register_buffer("class_counts", counts)
         self.register_buffer("offsets", F.logit_adjustments(counts, tau))
-        self.register_buffer("weight", _optional_tensor("weight", weight))
+        self.register_buffer("weight", _optional_tensor("weight", weight, counts.numel()))
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         F._num_classes_match(input, self.offsets)
@@ -307,7 +319,7 @@ class BalancedSoftmaxLoss(_SoftmaxFamilyLoss):
         counts = as_class_counts(class_counts)
         self.register_buffer("class_counts", counts)
         self.register_buffer("offsets", torch.log(counts))
-        self.register_buffer("weight", _optional_tensor("weight", weight))
+        self.register_buffer("weight", _optional_tensor("weight", weight, counts.numel()))
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         F._num_classes_match(input, self.offsets)
@@ -381,7 +393,7 @@ class SigmoidFocalLoss(nn.Module):
         self.gamma = check_real("gamma", gamma, low=0.0)
         self.alpha = None if alpha is None else check_real("alpha", alpha, high=1.0)
         self.reduction = check_reduction(reduction)
-        self.ignore_index = int(ignore_index)
+        self.ignore_index = check_ignore_index(ignore_index)
 
     def forward(
         self,
@@ -493,9 +505,10 @@ class EQLv2Loss(_StatefulLoss):
     ) -> None:
         super().__init__(distributed)
         self.num_classes = _check_num_classes(num_classes)
-        self.gamma = check_real("gamma", gamma)
+        # γ < 0 would turn f into a decreasing map, α < 0 give negative positive weights.
+        self.gamma = check_real("gamma", gamma, low=0.0)
         self.mu = check_real("mu", mu)
-        self.alpha = check_real("alpha", alpha)
+        self.alpha = F._check_eqlv2_alpha(alpha)
         self.reduction = check_reduction(reduction)
         self.register_buffer("pos_grad", torch.zeros(self.num_classes))
         self.register_buffer("neg_grad", torch.zeros(self.num_classes))
@@ -539,11 +552,8 @@ class EQLv2Loss(_StatefulLoss):
 
 
 def _check_num_classes(num_classes: int) -> int:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(
-            f"num_classes should be a positive integer, but got num_classes={num_classes!r}"
-        )
-    return num_classes
+    # Buffers are sized by it: bound it so that a typo cannot ask for petabytes.
+    return check_int("num_classes", num_classes, low=1, high=1 << 31)
 
 
 class SeesawLoss(_StatefulLoss):
@@ -600,7 +610,7 @@ class SeesawLoss(_StatefulLoss):
         self.eps = check_real("eps", eps, low=0.0, low_open=True)
         self.mode = F._check_seesaw_mode(mode)
         self.reduction = check_reduction(reduction)
-        self.ignore_index = int(ignore_index)
+        self.ignore_index = check_ignore_index(ignore_index)
         self.return_dict = bool(return_dict)
         length = self.num_classes + (0 if mode == "classification" else 1)
         self.register_buffer("cum_samples", torch.zeros(length))
@@ -683,7 +693,7 @@ class SoftmaxEqualizationLoss(nn.Module):
         self.gamma = check_real("gamma", gamma, low=0.0, high=1.0)
         self.generator = generator
         self.reduction = check_reduction(reduction)
-        self.ignore_index = int(ignore_index)
+        self.ignore_index = check_ignore_index(ignore_index)
         # Kept in the frequencies' own dtype: the threshold is compared in it.
         frequencies = as_class_counts(class_frequencies, name="class_frequencies")
         self.register_buffer(
@@ -752,7 +762,7 @@ class GroupSoftmaxLoss(nn.Module):
         reduction: str = "mean",
     ) -> None:
         super().__init__()
-        self.bin_split = tuple(int(b) for b in bin_split)
+        self.bin_split = tuple(F._check_bin_split(bin_split))
         self.beta = check_real("beta", beta, low=0.0)
         self.reduction = check_reduction(reduction)
         self.generator = generator

@@ -18,22 +18,33 @@ reads like a real accuracy); no warning is raised for it. Classes without a test
 from __future__ import annotations
 
 import math
-import numbers
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["ShotAccuracy", "balanced_accuracy", "shot_accuracy"]
+from longtail._validation import (
+    ArrayLike,
+    as_real_vector,
+    check_bool,
+    check_int,
+    check_shot_thresholds,
+)
 
-ArrayLike = Sequence[float] | np.ndarray | Tensor
+__all__ = ["ShotAccuracy", "balanced_accuracy", "shot_accuracy"]
 
 
 def _as_tensor(value: Any, name: str) -> Tensor:
     if isinstance(value, Tensor):
+        if value.is_meta:
+            raise ValueError(f"{name} should hold values, but got {name} on the meta device")
         return value.detach()
+    if isinstance(value, (str, bytes, dict, set)):
+        raise TypeError(
+            f"{name} should be a tensor, an array or a sequence of numbers, but got {name} of "
+            f"type {type(value).__name__}"
+        )
     try:
         return torch.as_tensor(np.asarray(value))
     except (TypeError, ValueError, RuntimeError) as err:
@@ -90,31 +101,16 @@ def _check_targets(target: Tensor, num_classes: int) -> None:
 
 
 def _train_counts(train_class_counts: Any) -> Tensor:
-    counts = _as_tensor(train_class_counts, "train_class_counts").to("cpu", torch.float64)
-    if counts.dim() != 1 or counts.numel() == 0:
-        raise ValueError(
-            "train_class_counts should be a non-empty 1-D sequence of per-class training counts, "
-            f"but got train_class_counts of shape {tuple(counts.shape)}"
-        )
-    if not torch.isfinite(counts).all() or (counts < 0).any():
-        bad = int(torch.nonzero(~torch.isfinite(counts) | (counts < 0))[0, 0])
-        raise ValueError(
-            "train_class_counts should be finite and non-negative, but got "
-            f"train_class_counts[{bad}]={counts[bad].item()}"
-        )
-    return counts
+    counts = as_real_vector(
+        "train_class_counts",
+        train_class_counts,
+        nonnegative=True,
+        what="the per-class training counts",
+    )
+    return counts.cpu()
 
 
-def _check_thresholds(many: Any, few: Any) -> tuple[float, float]:
-    for name, value in (("many", many), ("few", few)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 0:
-            raise ValueError(f"{name} should be a non-negative number, but got {name}={value!r}")
-    if few > many + 1:
-        raise ValueError(
-            f"few should be <= many + 1 (few-shot n < few, many-shot n > many), but got "
-            f"many={many} and few={few}"
-        )
-    return float(many), float(few)
+_check_thresholds = check_shot_thresholds
 
 
 def _per_class_correct(preds: Tensor, target: Tensor, num_classes: int) -> tuple[Tensor, Tensor]:
@@ -209,6 +205,8 @@ def balanced_accuracy(
         return math.nan
     if num_classes is None:
         num_classes = int(target.max()) + 1
+    else:
+        num_classes = check_int("num_classes", num_classes, low=1)
     _check_targets(target, num_classes)
     correct, total = _per_class_correct(preds, target, num_classes)
     present = total > 0
@@ -245,7 +243,7 @@ class ShotAccuracy:
         self.many, self.few = _check_thresholds(many, few)
         self.train_class_counts: Tensor = _train_counts(train_class_counts)
         self.num_classes: int = self.train_class_counts.numel()
-        self.sync = bool(sync)
+        self.sync = check_bool("sync", sync)
         self.reset()
 
     def reset(self) -> None:

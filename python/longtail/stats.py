@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from torch import Tensor
 
+from longtail._validation import ArrayLike, as_class_counts, as_real_array, check_shot_thresholds
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = ["Summary", "describe", "gini", "plot_class_histogram", "plot_per_class_accuracy"]
-
-ArrayLike = Sequence[float] | np.ndarray | Tensor
 
 #: Group names for the classification (many/medium/few) and LVIS (frequent/common/rare) splits.
 SHOT_NAMES = ("many", "medium", "few")
@@ -32,42 +32,10 @@ _BAND_COLORS = ("#4c72b0", "#dd8452", "#c44e52")
 
 
 def _as_counts(class_counts: ArrayLike) -> np.ndarray:
-    if isinstance(class_counts, Tensor):
-        counts = class_counts.detach().cpu().double().numpy()
-    else:
-        try:
-            counts = np.asarray(class_counts, dtype=np.float64)
-        except (TypeError, ValueError) as err:
-            raise TypeError(
-                "class_counts should be a sequence of non-negative numbers, but got "
-                f"class_counts of type {type(class_counts).__name__}"
-            ) from err
-    if counts.ndim != 1 or counts.size == 0:
-        raise ValueError(
-            "class_counts should be a non-empty 1-D sequence of per-class counts, but got "
-            f"class_counts of shape {tuple(counts.shape)}"
-        )
-    bad = np.flatnonzero(~np.isfinite(counts) | (counts < 0))
-    if bad.size:
-        i = int(bad[0])
-        raise ValueError(
-            f"class_counts should be finite and non-negative, but got class_counts[{i}]={counts[i]}"
-        )
-    if counts.sum() <= 0:
-        raise ValueError(f"class_counts should have a positive total, but all {counts.size} are 0")
-    return counts
+    return as_class_counts(class_counts).numpy()
 
 
-def _check_thresholds(many: float, few: float) -> tuple[float, float]:
-    for name, value in (("many", many), ("few", few)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ValueError(f"{name} should be a non-negative number, but got {name}={value!r}")
-    if few > many + 1:
-        raise ValueError(
-            f"few should be <= many + 1 (few-shot n < few, many-shot n > many), but got "
-            f"many={many} and few={few}"
-        )
-    return float(many), float(few)
+_check_thresholds = check_shot_thresholds
 
 
 def gini(class_counts: ArrayLike) -> float:
@@ -80,6 +48,7 @@ def gini(class_counts: ArrayLike) -> float:
         (0.0, 0.6666666666666667)
     """
     counts = np.sort(_as_counts(class_counts))
+    counts = counts / counts.max()  # scale-invariant; the sums below cannot overflow
     c = counts.size
     rank = np.arange(1, c + 1, dtype=np.float64)
     return float(max(0.0, 2.0 * np.sum(rank * counts) / (c * counts.sum()) - (c + 1.0) / c))
@@ -189,7 +158,13 @@ def describe(
     many, few = _check_thresholds(many, few)
     counts = _as_counts(class_counts)
     nonzero = counts[counts > 0]
-    total = counts.sum()
+    with np.errstate(over="ignore"):  # an overflowing total is reported below
+        total = counts.sum()
+    if not math.isfinite(total):
+        raise ValueError(
+            f"class_counts should have a finite total, but got class_counts summing past float64 "
+            f"(max entry {counts.max():g})"
+        )
     is_many, is_few = counts > many, counts < few
     is_medium = ~(is_many | is_few)
     return Summary(
@@ -360,14 +335,13 @@ def plot_per_class_accuracy(
 
 
 def _as_accuracy(acc: ArrayLike, num_classes: int, method: str) -> np.ndarray:
-    values = (
-        acc.detach().cpu().double().numpy()
-        if isinstance(acc, Tensor)
-        else np.asarray(acc, dtype=np.float64)
-    )
+    # nan is allowed: it marks a class without a test sample (shot_accuracy's per_class).
+    name = f"per_class_accuracy[{method!r}]"
+    data = as_real_array(name, acc)
+    values = data.cpu().double().numpy() if isinstance(data, Tensor) else data.astype(np.float64)
     if values.shape != (num_classes,):
         raise ValueError(
-            f"per_class_accuracy[{method!r}] should have one entry per class ({num_classes}), "
+            f"{name} should have one entry per class ({num_classes}), "
             f"but got shape {tuple(values.shape)}"
         )
     return values

@@ -10,13 +10,16 @@ does not enter the loss; every function here gives it weight 0 (instead of the i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-import numpy as np
 import torch
 from torch import Tensor
 
-from longtail._validation import as_class_counts, check_real
+from longtail._validation import (
+    Counts,
+    as_class_counts,
+    check_float_dtype,
+    check_int,
+    check_real,
+)
 
 __all__ = [
     "DeferredReweighting",
@@ -26,11 +29,23 @@ __all__ = [
     "inverse_frequency",
 ]
 
-Counts = Sequence[float] | np.ndarray | Tensor
+
+def _cast(weights: Tensor, dtype: torch.dtype) -> Tensor:
+    """The weights in ``dtype``, refusing to round a finite weight to ``inf``."""
+    out = weights.to(dtype)
+    if not torch.isfinite(out).all():
+        raise ValueError(
+            f"dtype should hold the weights, but got dtype={dtype}, in which the largest weight "
+            f"{weights.max().item():g} (from class_counts and the power/beta given) overflows"
+        )
+    return out
 
 
 def _safe_inverse(numer: Tensor, counts: Tensor) -> Tensor:
-    return torch.where(counts > 0, numer / counts.clamp(min=1e-300), torch.zeros_like(counts))
+    # Divide by 1 where the count is 0 (not by a clamped count: a clamp would distort a
+    # genuinely tiny scaled count).
+    positive = counts > 0
+    return torch.where(positive, numer / torch.where(positive, counts, 1.0), 0.0)
 
 
 def inverse_frequency(
@@ -39,8 +54,11 @@ def inverse_frequency(
     """``w_c = (N / n_c)^power`` with ``N = Σ n``; ``power=0.5`` is the square-root variant."""
     counts = as_class_counts(class_counts)
     power = check_real("power", power, low=0.0)
+    dtype = check_float_dtype("dtype", dtype)
+    # N / n_c is scale-invariant: scale to max 1 first, so that Σ n cannot overflow.
+    counts = counts / counts.max()
     w = _safe_inverse(counts.sum().expand_as(counts), counts)
-    return torch.where(counts > 0, w.pow(power), w).to(dtype)
+    return _cast(torch.where(counts > 0, w.pow(power), w), dtype)
 
 
 def cost_sensitive(class_counts: Counts, *, dtype: torch.dtype = torch.float32) -> Tensor:
@@ -49,8 +67,9 @@ def cost_sensitive(class_counts: Counts, *, dtype: torch.dtype = torch.float32) 
     Under ``F.cross_entropy``'s weighted mean this gives the same loss as
     :func:`inverse_frequency`; under a divide-by-N normalisation it differs by ``N / n_min``."""
     counts = as_class_counts(class_counts)
+    dtype = check_float_dtype("dtype", dtype)
     n_min = counts[counts > 0].min()
-    return _safe_inverse(n_min.expand_as(counts), counts).to(dtype)
+    return _cast(_safe_inverse(n_min.expand_as(counts), counts), dtype)
 
 
 def effective_number(
@@ -62,6 +81,7 @@ def effective_number(
     as the official code does."""
     counts = as_class_counts(class_counts)
     beta = check_real("beta", beta, low=0.0, high=1.0)
+    dtype = check_float_dtype("dtype", dtype)
     if beta == 1.0:
         raw = _safe_inverse(torch.ones_like(counts), counts)
     else:
@@ -69,7 +89,7 @@ def effective_number(
         raw = torch.where(
             counts > 0, (1.0 - beta) / effective.clamp(min=1e-300), torch.zeros_like(counts)
         )
-    return (raw / raw.sum() * counts.numel()).to(dtype)
+    return _cast(raw / raw.sum() * counts.numel(), dtype)
 
 
 def drw(
@@ -85,12 +105,10 @@ def drw(
     ``cifar_train.py`` (``idx = epoch // 160``); BBN's copy counts from 1, so pass ``epoch - 1``
     there."""
     counts = as_class_counts(class_counts)
-    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-        raise ValueError(f"epoch should be a non-negative integer, but got epoch={epoch!r}")
-    if isinstance(start_epoch, bool) or not isinstance(start_epoch, int) or start_epoch < 0:
-        raise ValueError(
-            f"start_epoch should be a non-negative integer, but got start_epoch={start_epoch!r}"
-        )
+    epoch = check_int("epoch", epoch, low=0)
+    start_epoch = check_int("start_epoch", start_epoch, low=0)
+    beta = check_real("beta", beta, low=0.0, high=1.0)
+    dtype = check_float_dtype("dtype", dtype)
     if epoch < start_epoch:
         return torch.ones(counts.numel(), dtype=dtype)
     return effective_number(counts, beta, dtype=dtype)
@@ -142,20 +160,20 @@ class DeferredReweighting:
         device: torch.device | str | None = None,
     ) -> None:
         counts = as_class_counts(class_counts)
-        if isinstance(start_epoch, bool) or not isinstance(start_epoch, int) or start_epoch < 0:
-            raise ValueError(
-                f"start_epoch should be a non-negative integer, but got start_epoch={start_epoch!r}"
-            )
-        self.start_epoch = start_epoch
+        self.start_epoch = check_int("start_epoch", start_epoch, low=0)
         self.beta = check_real("beta", beta, low=0.0, high=1.0)
+        dtype = check_float_dtype("dtype", dtype)
+        if device is not None and not isinstance(device, (str, torch.device)):
+            raise TypeError(
+                f"device should be a torch.device, a string or None, but got device={device!r}"
+            )
         self.class_counts = counts
         self._ones = torch.ones(counts.numel(), dtype=dtype, device=device)
         self._balanced = effective_number(counts, self.beta, dtype=dtype).to(device)
 
     def __call__(self, epoch: int) -> Tensor:
         """The class weights for ``epoch`` (0-based); a fresh tensor on every call."""
-        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-            raise ValueError(f"epoch should be a non-negative integer, but got epoch={epoch!r}")
+        epoch = check_int("epoch", epoch, low=0)
         return (self._ones if epoch < self.start_epoch else self._balanced).clone()
 
     def __repr__(self) -> str:

@@ -511,6 +511,21 @@ mod tests {
     }
 
     #[test]
+    fn nan_logit_gives_nan_row_loss_with_focal_factor() {
+        // The focal factor must not turn a NaN row into 0; the other row stays finite.
+        let z = [f32::NAN, 1.0, 0.0, 0.5, -1.0, 2.0];
+        let p = SoftmaxLossParams {
+            gamma: 2.0f32,
+            reduction: Reduction::None,
+            ..SoftmaxLossParams::<f32>::cross_entropy()
+        };
+        let (mut l, mut g) = ([0.0f32; 2], vec![0.0f32; 6]);
+        softmax_loss(&z, &[1, 2], Layout { n: 2, c: 3, d: 1 }, &p, &mut l, &mut g).unwrap();
+        assert!(l[0].is_nan(), "{}", l[0]);
+        assert!(l[1].is_finite() && l[1] > 0.0, "{}", l[1]);
+    }
+
+    #[test]
     fn result_does_not_depend_on_parallelism() {
         let (n, c) = (3000, 40);
         let z: Vec<f32> = logits(n, c).iter().map(|&v| v as f32).collect();

@@ -78,9 +78,9 @@ def test_step_profile_and_edge_cases() -> None:
         ((10, 0.5, 500), {}, ValueError, "imbalance_ratio should be a finite number >= 1"),
         ((10, float("inf"), 500), {}, ValueError, "imbalance_ratio=inf"),
         ((10, "100", 500), {}, TypeError, "imbalance_ratio should be a real number"),
-        ((0, 100, 500), {}, ValueError, "num_classes should be an integer >= 1"),
+        ((0, 100, 500), {}, ValueError, "num_classes should be a positive integer"),
         ((10.0, 100, 500), {}, TypeError, "num_classes should be an integer"),
-        ((10, 100, 0), {}, ValueError, "n_max should be an integer >= 1"),
+        ((10, 100, 0), {}, ValueError, "n_max should be a positive integer"),
         ((10, 100, 500), {"profile": "linear"}, ValueError, "profile should be one of"),
     ],
 )
@@ -145,7 +145,7 @@ def test_subset_class_order_and_n_max() -> None:
         long_tailed_subset([], 10)
     with pytest.raises(TypeError, match="labels should hold integer class indices"):
         long_tailed_subset([0.5, 1.0], 10)
-    with pytest.raises(ValueError, match="seed should be an integer >= 0"):
+    with pytest.raises(ValueError, match="seed should be a non-negative integer"):
         long_tailed_subset(labels, 10, seed=-1)
 
 
