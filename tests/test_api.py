@@ -129,7 +129,8 @@ def import_outcomes(tmp_path_factory) -> dict[str, list[str]]:
     )
     package_root = str(Path(longtail.__file__).resolve().parents[1])
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([package_root, str(fake.parent), env.get("PYTHONPATH", "")])
+    # the fake first: a real longtail_tch may sit in site-packages beside longtail
+    env["PYTHONPATH"] = os.pathsep.join([str(fake.parent), package_root, env.get("PYTHONPATH", "")])
     env.pop("LONGTAIL_ACCELERATOR", None)
     code = textwrap.dedent(
         f"""

@@ -63,8 +63,8 @@ DETECTION = {
         lambda: longtail.SoftmaxEqualizationLoss(
             [0.2, 0.1, 0.001, 0.0005, 0.05], generator=torch.Generator().manual_seed(0)
         ),
-        C + 1,
-        C + 1,
+        C,
+        C,
     ),
     # G = len(bin_split) + 2 = 5 groups, so C + 1 + G logit columns
     "GroupSoftmaxLoss": (

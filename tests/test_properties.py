@@ -253,14 +253,12 @@ SCALAR_ARGUMENTS = [
     (
         "avg_factor",
         lambda v: LF.sigmoid_focal_loss(X, Y, avg_factor=v),
-        st.one_of(
-            NOT_REAL.filter(lambda v: v is not None), NON_FINITE, NEGATIVE, st.floats(0, 1e-7)
-        ),
+        st.one_of(NOT_REAL.filter(lambda v: v is not None), NON_FINITE, NEGATIVE),
     ),
     (
         "avg_factor",
         lambda v: LF.seesaw_loss(X, Y3, COUNTS, avg_factor=v),
-        st.one_of(NOT_REAL.filter(lambda v: v is not None), NON_FINITE, NEGATIVE, st.just(0.0)),
+        st.one_of(NOT_REAL.filter(lambda v: v is not None), NON_FINITE, NEGATIVE),
     ),
     ("p", lambda v: LL.SeesawLoss(3, p=v), st.one_of(NOT_REAL, NON_FINITE, NEGATIVE)),
     (
@@ -422,7 +420,7 @@ def test_seesaw_state_untouched_by_rejected_batch(batch, bad) -> None:
         y_bad[row] = c + 1
         args = [x, y_bad]
     elif kind == "avg_factor":
-        kwargs["avg_factor"] = 0.0
+        kwargs["avg_factor"] = -1.0
     else:
         args = [x, y.float()]
     with pytest.raises(CLEAN):

@@ -95,17 +95,13 @@ def test_integer_kinds_accepted_for_ignore_index() -> None:
         ),
         (lambda x, y: LL.LDAMLoss(COUNTS, max_margin=1e308), r"max_margin should be <="),
         (lambda x, y: LL.LDAMLoss(COUNTS, scale=1e308), r"max_margin should be <="),
-        (
-            lambda x, y: LF.sigmoid_focal_loss(x, y, avg_factor=1e-300),
-            r"avg_factor should be >= 1\.19.*but got avg_factor=1e-300",
-        ),
-        (lambda x, y: LF.sigmoid_focal_loss(x, y, avg_factor=0.0), r"avg_factor=0\.0"),
-        (lambda x, y: LF.equalization_loss(x, y, COUNTS, avg_factor=0.0), r"avg_factor=0\.0"),
+        (lambda x, y: LF.sigmoid_focal_loss(x, y, avg_factor=-1e-300), r"avg_factor=-1e-300"),
+        (lambda x, y: LF.equalization_loss(x, y, COUNTS, avg_factor=-1.0), r"avg_factor=-1\.0"),
         (
             lambda x, y: LF.eqlv2_loss(
-                torch.randn(6, 4), y, torch.full((3,), 100.0), avg_factor=torch.tensor(0.0)
+                torch.randn(6, 4), y, torch.full((3,), 100.0), avg_factor=torch.tensor(-2.0)
             ),
-            r"avg_factor=0\.0",
+            r"avg_factor=-2\.0",
         ),
         (lambda x, y: LF.seesaw_loss(x, y, COUNTS, avg_factor=math.nan), r"avg_factor=nan"),
         (lambda x, y: LF.focal_loss(x, y, gamma=2 + 0j), r"gamma should be a real number"),
@@ -621,3 +617,17 @@ def test_bounds_that_keep_float32_weights_finite() -> None:
         LF.weighted_cross_entropy(x.float(), y, weight=1e308)
     with pytest.raises(ValueError, match=r"dtype should hold the weights"):
         LW.inverse_frequency([1e300, 1.0], dtype=torch.float32)
+
+
+@pytest.mark.parametrize("avg_factor", [0.0, 1e-300, torch.tensor(0.0)])
+def test_vanishing_avg_factor_divides_by_eps_as_mmdetection(avg_factor) -> None:
+    """mmdetection divides by ``avg_factor + eps``: a zero or vanishing factor never gives inf,
+    and with all-zero weights the loss is 0 (not 0/0)."""
+    x, y = _batch()
+    loss = LF.sigmoid_focal_loss(x, y, avg_factor=avg_factor)
+    total = LF.sigmoid_focal_loss(x, y, reduction="sum")
+    eps = torch.finfo(torch.float32).eps
+    assert torch.isfinite(loss)
+    torch.testing.assert_close(loss, total / (float(avg_factor) + eps))
+    zero = LF.sigmoid_focal_loss(x, y, weight=torch.zeros(x.shape[0]), avg_factor=avg_factor)
+    assert zero.item() == 0.0

@@ -194,8 +194,28 @@ def check_shot_thresholds(many: Any, few: Any) -> tuple[float, float]:
 # Vectors.
 
 
-def as_real_array(name: str, value: Any) -> np.ndarray | Tensor:
-    """``value`` as an array or tensor of a real dtype, else a ``TypeError`` naming it."""
+def _reject_meta(name: str) -> None:
+    raise ValueError(
+        f"{name} should hold values, but got {name} on the meta device (it has no data; "
+        "materialise it first)"
+    )
+
+
+def _check_on_device(vector: Tensor, nonnegative: bool, positive_total: bool = False) -> None:
+    """Value checks of a tensor on an accelerator: a device-side assert, as torch's CUDA losses
+    check their targets, instead of a host read that would sync with the device on every call
+    (a Module's buffers are checked again each forward). A no-op on the meta device."""
+    ok = torch.isfinite(vector).all()
+    if nonnegative:
+        ok = ok & (vector >= 0).all()
+    if positive_total:
+        ok = ok & (vector.sum() > 0)
+    torch._assert_async(ok)
+
+
+def as_real_array(name: str, value: Any, *, allow_meta: bool = False) -> np.ndarray | Tensor:
+    """``value`` as an array or tensor of a real dtype, else a ``TypeError`` naming it. A meta
+    tensor (no data) is a ``ValueError`` unless ``allow_meta`` (its values are not read)."""
     if value is None or isinstance(value, (str, bytes, dict, set, frozenset)):
         raise TypeError(
             f"{name} should be a sequence, array or tensor of real numbers, but got "
@@ -206,11 +226,8 @@ def as_real_array(name: str, value: Any) -> np.ndarray | Tensor:
             raise TypeError(
                 f"{name} should have a real dtype, but got {name} of dtype={value.dtype}"
             )
-        if value.is_meta:
-            raise ValueError(
-                f"{name} should hold values, but got {name} on the meta device (it has no data; "
-                "materialise it first)"
-            )
+        if value.is_meta and not allow_meta:
+            _reject_meta(name)
         return value.detach()
     try:
         array = np.asarray(value)
@@ -240,10 +257,11 @@ def as_real_vector(
     length: int | None = None,
     nonnegative: bool = False,
     what: str = "one entry per class",
+    allow_meta: bool = False,
 ) -> Tensor:
     """A non-empty 1-D real vector as a float64 tensor on its own device (CPU for non-tensors),
     checked finite, of ``length`` entries if given, and ``>= 0`` if ``nonnegative``."""
-    data = as_real_array(name, value)
+    data = as_real_array(name, value, allow_meta=allow_meta)
     vector = (
         data.to(torch.float64)
         if isinstance(data, Tensor)
@@ -261,6 +279,9 @@ def as_real_vector(
         )
     # A data-dependent check cannot be traced; compiled graphs skip it.
     if torch.compiler.is_compiling():
+        return vector
+    if vector.device.type != "cpu":
+        _check_on_device(vector, nonnegative)
         return vector
     for need, bad in (
         ("finite", lambda v: ~torch.isfinite(v)),
@@ -315,9 +336,14 @@ def as_per_class(
                 f"{name} should be finite in the compute dtype {dtype}, but got {name}={scalar}"
             )
         return torch.full((num_classes,), scalar, dtype=dtype, device=like.device)
-    vector = as_real_vector(name, value, length=num_classes, nonnegative=nonnegative)
+    vector = as_real_vector(
+        name, value, length=num_classes, nonnegative=nonnegative, allow_meta=like.is_meta
+    )
     out = vector.to(device=like.device, dtype=dtype)
-    if not torch.compiler.is_compiling() and not torch.isfinite(out).all():
+    if out.device.type != "cpu":
+        if not torch.compiler.is_compiling():
+            _check_on_device(out, nonnegative)
+    elif not torch.compiler.is_compiling() and not torch.isfinite(out).all():
         raise ValueError(
             f"{name} should be finite in the compute dtype {dtype}, but got {name} with "
             f"max |{name}| = {vector.abs().max().item():g}"

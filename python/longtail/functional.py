@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -32,6 +33,7 @@ from longtail._autograd import seesaw_loss as _seesaw_kernel
 from longtail._autograd import sigmoid_loss, softmax_loss
 from longtail._validation import (
     Counts,
+    _check_on_device,
     as_class_counts,
     as_per_class,
     as_real_vector,
@@ -603,8 +605,18 @@ def _class_balanced_sigmoid(
     return loss
 
 
-def _check_frequencies(class_frequencies: Counts) -> Tensor:
-    """Per-class frequencies, checked like counts (1-D, finite, >= 0, not all 0)."""
+def _check_frequencies(class_frequencies: Counts, input: Tensor | None = None) -> Tensor:
+    """Per-class frequencies, checked like counts (1-D, finite, >= 0, not all 0). A tensor on an
+    accelerator (a Module's buffer, checked again each forward) stays there and is checked by a
+    device-side assert, not read back to the host."""
+    if isinstance(class_frequencies, Tensor) and class_frequencies.device.type not in ("cpu",):
+        meta = isinstance(input, Tensor) and input.is_meta
+        freq = as_real_vector(
+            "class_frequencies", class_frequencies, nonnegative=True, allow_meta=meta
+        )
+        if not torch.compiler.is_compiling():
+            _check_on_device(freq, nonnegative=True, positive_total=True)
+        return freq
     return as_class_counts(class_frequencies, name="class_frequencies")
 
 
@@ -618,12 +630,14 @@ def _frequency_dtype(class_frequencies: Counts) -> torch.dtype:
     return torch.get_default_dtype()
 
 
-def _eql_negative_weight(class_frequencies: Counts, lambda_: float) -> Tensor:
+def _eql_negative_weight(
+    class_frequencies: Counts, lambda_: float, input: Tensor | None = None
+) -> Tensor:
     """``1 − T_λ(f) = [f >= λ]`` as float64, the comparison done in the frequencies' own dtype:
     the official ``freq_info < lambda_`` compares a float32 tensor with a Python float in
     float32 (eql.detectron2, ``eql.py`` ``threshold_func``), which decides a frequency equal to
     λ in float32 but not in float64."""
-    freq = _check_frequencies(class_frequencies)
+    freq = _check_frequencies(class_frequencies, input)
     own = freq.to(_frequency_dtype(class_frequencies))
     return (own >= lambda_).to(torch.float64)
 
@@ -666,7 +680,7 @@ def equalization_loss(
     check_reduction(reduction)
     lambda_ = check_real("lambda_", lambda_, low=0.0)
     avg_factor = _check_avg_factor(avg_factor, reduction)
-    neg = _eql_negative_weight(class_frequencies, lambda_)
+    neg = _eql_negative_weight(class_frequencies, lambda_, input)
     _check_labels_2d(input, target, neg.numel(), " (one per class in class_frequencies)")
     loss, _ = _sigmoid_run(
         input,
@@ -834,10 +848,10 @@ def _label_counts(target: Tensor, length: int, dtype: torch.dtype) -> Tensor:
     return counts.index_add_(0, target.clamp(0, length - 1), valid.to(dtype))
 
 
-def _as_seesaw_counts(class_counts: Counts) -> Tensor:
+def _as_seesaw_counts(class_counts: Counts, input: Tensor) -> Tensor:
     """Cumulative counts: 1-D, real, finite, non-negative (all zero is allowed: they are clamped
     at 1)."""
-    return as_real_vector("class_counts", class_counts, nonnegative=True)
+    return as_real_vector("class_counts", class_counts, nonnegative=True, allow_meta=input.is_meta)
 
 
 def _seesaw(
@@ -953,7 +967,7 @@ def seesaw_loss(
     if not isinstance(input, Tensor) or input.dim() != 2:
         _check_labels_2d(input, target)  # raises the type or shape error
     num_classes = input.shape[1] - _seesaw_columns(0, mode)
-    counts = _as_seesaw_counts(class_counts)
+    counts = _as_seesaw_counts(class_counts, input)
     allowed = (num_classes,) if mode == "classification" else (num_classes, num_classes + 1)
     if counts.numel() not in allowed:
         raise ValueError(
@@ -1023,7 +1037,7 @@ def softmax_equalization_loss(
     lambda_ = check_real("lambda_", lambda_, low=0.0)
     gamma = check_real("gamma", gamma, low=0.0, high=1.0)
     ignore_index = check_ignore_index(ignore_index)
-    freq = _check_frequencies(class_frequencies)
+    freq = _check_frequencies(class_frequencies, input)
     c = freq.numel()
     _check_labels_2d(input, target, c, " (one per class in class_frequencies)")
     x = _compute_dtype(input)
