@@ -23,8 +23,8 @@ install: ## create .venv with torch 2.13.0, build and install the release wheels
 build-dev: ## debug builds, copied beside the sources (use PYTHONPATH=python:longtail-tch/python)
 	cargo build --lib
 	cp -f target/debug/lib_core.so python/longtail/_core.abi3.so
-	cd longtail-tch && CARGO_TARGET_DIR=$(CURDIR)/target cargo build
-	cp -f target/debug/lib_tch.so longtail-tch/python/longtail_tch/_tch.so
+	cd longtail-tch && CARGO_TARGET_DIR=$(CURDIR)/target/tch cargo build
+	cp -f target/tch/debug/lib_tch.so longtail-tch/python/longtail_tch/_tch.so
 
 .PHONY: build-prod
 build-prod: install ## the same as install: the release wheel, installed into .venv
@@ -70,7 +70,7 @@ lint: dev-tools build-dev ## rustfmt --check, clippy -D warnings, ruff, mypy.stu
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --all-targets --no-default-features -- -D warnings
-	cd longtail-tch && CARGO_TARGET_DIR=$(CURDIR)/target cargo clippy -- -D warnings
+	cd longtail-tch && CARGO_TARGET_DIR=$(CURDIR)/target/tch cargo clippy -- -D warnings
 	$(BIN)/ruff check python tests benches
 	$(BIN)/ruff format --check python tests benches
 	PYTHONPATH=python $(BIN)/python -m mypy.stubtest longtail._core --allowlist .mypy-stubtest-allowlist

@@ -46,8 +46,10 @@ build_wheels() {
     rm -rf "$ROOT/wheels"
     (cd "$ROOT" && "$bin/maturin" build --release --out wheels --quiet 2>&1 \
         | grep -vE '^\s*(Compiling|Downloaded|Downloading)' || true)
+    # Its own target dir: it builds the core crate (lib `_core`) without the binding, and a
+    # shared dir would leave that build's lib_core.so where maturin picks up `_core`'s.
     (cd "$ROOT" && PATH="$bin:$PATH" VIRTUAL_ENV="$ROOT/.venv" LIBTORCH_USE_PYTORCH=1 \
-        CARGO_TARGET_DIR="$ROOT/target" \
+        CARGO_TARGET_DIR="$ROOT/target/tch" \
         "$bin/maturin" build --release -m longtail-tch/Cargo.toml --out wheels --quiet 2>&1 \
         | grep -vE '^\s*(Compiling|Downloaded|Downloading)' || true)
     ls "$ROOT"/wheels/longtail-*.whl "$ROOT"/wheels/longtail_tch-*.whl >/dev/null
