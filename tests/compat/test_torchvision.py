@@ -10,7 +10,8 @@ from longtail.compat.torchvision import sigmoid_focal_loss
 
 # torch 2.13 deprecates TorchScript; torchvision's test still scripts the function.
 _SCRIPT_DEPRECATED = pytest.mark.filterwarnings(
-    "ignore:`torch.jit.script` is deprecated:DeprecationWarning"
+    # a DeprecationWarning up to torch 2.14, a FutureWarning from 2.15
+    "ignore:`torch.jit.script` is deprecated"
 )
 
 
