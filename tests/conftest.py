@@ -95,3 +95,12 @@ def gen() -> torch.Generator:
     """A CPU generator with a fixed seed (never the global RNG); tensors are drawn on the CPU
     and then moved, so every device sees the same numbers."""
     return torch.Generator().manual_seed(20240229)
+
+
+@pytest.fixture
+def restore_denormals():
+    """For tests that compile with inductor: torch < 2.5 builds its kernels with -ffast-math,
+    and loading such a library sets flush-to-zero/denormals-are-zero for the whole process
+    (GCC's crtfastmath). Undo it afterwards, so later tests keep IEEE subnormals."""
+    yield
+    torch.set_flush_denormal(False)

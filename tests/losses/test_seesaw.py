@@ -371,6 +371,7 @@ def test_opcheck():
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+@pytest.mark.usefixtures("restore_denormals")
 def test_compile_fullgraph_equals_eager_with_state():
     batches = [_det_batch(n=16, seed=30 + k) for k in range(3)]
     eager = SeesawLoss(C, mode="objectness")

@@ -271,12 +271,16 @@ def test_backward_adopts_the_kernel_gradient_and_retain_graph_works():
     ctx = loss.grad_fn
     saved_ptr = ctx.grad.data_ptr()
     loss.backward()
-    assert x.grad.data_ptr() == saved_ptr  # no copy into .grad
+    if hasattr(torch._C._autograd, "_get_current_graph_task_keep_graph"):
+        # no copy into .grad (torch < 2.5 lacks the accessor that tells a retained graph, so
+        # there the gradient is kept and autograd copies it)
+        assert x.grad.data_ptr() == saved_ptr
     x.grad = None
     loss = F.sigmoid_focal_loss(x, y)
     loss.backward(retain_graph=True)
     first = x.grad.clone()
     loss.backward()
     torch.testing.assert_close(x.grad, 2 * first)
-    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
-        loss.backward()
+    if hasattr(torch._C._autograd, "_get_current_graph_task_keep_graph"):
+        with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+            loss.backward()

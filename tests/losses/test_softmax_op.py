@@ -322,6 +322,7 @@ def _seeded_linear(gen: torch.Generator, c: int) -> torch.nn.Linear:
     # torch's own inductor imports torch.utils.mkldnn, which uses a deprecated jit decorator
     "ignore:`torch.jit.script_method` is deprecated:DeprecationWarning"
 )
+@pytest.mark.usefixtures("restore_denormals")
 def test_compile_inductor_linear_ldam_equals_eager(gen):
     """``torch.compile(fullgraph=True, backend="inductor")`` of Linear + LDAMLoss (with DRW
     weights and label smoothing): value and parameter gradients equal eager."""
