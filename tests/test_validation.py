@@ -631,3 +631,21 @@ def test_vanishing_avg_factor_divides_by_eps_as_mmdetection(avg_factor) -> None:
     torch.testing.assert_close(loss, total / (float(avg_factor) + eps))
     zero = LF.sigmoid_focal_loss(x, y, weight=torch.zeros(x.shape[0]), avg_factor=avg_factor)
     assert zero.item() == 0.0
+
+
+def test_module_weight_checked_again_after_any_change() -> None:
+    """The Module checks its weight once per tensor and version: a new tensor, or an in-place
+    edit of the same one, is checked again before the kernel sees it."""
+    x, y = _batch()
+    loss = LL.BalancedSoftmaxLoss([50, 10, 2], weight=torch.ones(3))
+    first = loss(x, y)
+    assert torch.equal(loss(x, y), first)
+    with torch.no_grad():
+        loss.weight[1] = math.nan
+    with pytest.raises(ValueError, match="weight"):
+        loss(x, y)
+    loss.weight = torch.tensor([1.0, -1.0, 1.0])
+    with pytest.raises(ValueError, match="weight"):
+        loss(x, y)
+    loss.weight = torch.ones(3)
+    torch.testing.assert_close(loss(x, y), first)

@@ -55,7 +55,7 @@ def _path(backend: str, input: Tensor) -> str:
 
 
 def _check_input(input: Tensor) -> None:
-    if input.dtype not in _FLOATS:
+    if input.dtype is not torch.float32 and input.dtype is not torch.float64:
         raise DTypeError(
             f"input should be a float32 or float64 tensor, but got input of dtype {input.dtype}"
         )
@@ -161,39 +161,62 @@ def softmax_loss(
         )
     _check_choice("reduction", reduction, _REDUCTIONS)
     _check_choice("normalization", normalization, ("weight", "count"))
-    per_class = {
-        name: _like(name, t, input, (c,), "class")
-        for name, t in (("offsets", offsets), ("margins", margins), ("weight", weight))
-    }
-    per_class["alpha"] = _like("alpha", alpha, input, (c,), "class")
-    options = dict(
-        scale=float(scale),
-        gamma=float(gamma),
-        label_smoothing=float(label_smoothing),
-        ignore_index=int(ignore_index),
+    # Per-call cost matters on small batches: no dicts on the kernel path, and the per-class
+    # conversion only for the parameters that are given.
+    if offsets is not None:
+        offsets = _like("offsets", offsets, input, (c,), "class")
+    if margins is not None:
+        margins = _like("margins", margins, input, (c,), "class")
+    if weight is not None:
+        weight = _like("weight", weight, input, (c,), "class")
+    if alpha is not None:
+        alpha = _like("alpha", alpha, input, (c,), "class")
+    scale, gamma, label_smoothing = float(scale), float(gamma), float(label_smoothing)
+    ignore_index = int(ignore_index)
+    path = _path(backend, input)
+    if path == "kernel":
+        x = input.detach()
+        if not x.is_contiguous():
+            x = x.contiguous()
+        if not target.is_contiguous():
+            target = target.contiguous()
+        loss = torch.empty(want if reduction == "none" else (), dtype=x.dtype)
+        grad = torch.empty_like(x)
+        _core.softmax_loss(
+            x.numpy(),
+            target.numpy(),
+            loss.numpy(),
+            grad.numpy(),
+            offsets=None if offsets is None else offsets.numpy(),
+            margins=None if margins is None else margins.numpy(),
+            scale=scale,
+            weight=None if weight is None else weight.numpy(),
+            alpha=None if alpha is None else alpha.numpy(),
+            gamma=gamma,
+            label_smoothing=label_smoothing,
+            ignore_index=ignore_index,
+            reduction=reduction,
+            normalization=normalization,
+            avg_factor=avg_factor,
+        )
+        return loss, grad
+    _check_label_range(path, target, c, ignore_index)
+    run = _accelerator.module().softmax_loss if path == "tch" else _fallback.softmax_loss
+    return run(
+        input.detach(),
+        target,
+        offsets=offsets,
+        margins=margins,
+        scale=scale,
+        weight=weight,
+        alpha=alpha,
+        gamma=gamma,
+        label_smoothing=label_smoothing,
+        ignore_index=ignore_index,
         reduction=reduction,
         normalization=normalization,
         avg_factor=avg_factor,
     )
-    path = _path(backend, input)
-    if path == "kernel":
-        x = input.detach().contiguous()
-        y = target.contiguous()
-        loss = _loss_buffer(x, want if reduction == "none" else ())
-        grad = torch.empty_like(x)
-        _core.softmax_loss(
-            x.numpy(),
-            y.numpy(),
-            loss.numpy(),
-            grad.numpy(),
-            **{k: _np(v) for k, v in per_class.items()},
-            **options,
-        )
-        return loss, grad
-    _check_label_range(path, target, c, int(ignore_index))
-    if path == "tch":
-        return _accelerator.module().softmax_loss(input.detach(), target, **per_class, **options)
-    return _fallback.softmax_loss(input.detach(), target, **per_class, **options)
 
 
 # -- sigmoid family ---------------------------------------------------------------------------

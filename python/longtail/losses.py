@@ -64,10 +64,20 @@ class _SoftmaxFamilyLoss(nn.Module):
 
     def _call(self, input: Tensor, target: Tensor, **params) -> Tensor:
         # A weight assigned after construction (``loss.weight = drw(...)``) is checked here, by
-        # the same rules as the functional forms.
-        if params.get("weight") is not None:
+        # the same rules as the functional forms, once: again only when it is another tensor,
+        # was changed in place (its version counter), or the input's compute dtype or device
+        # changed. The values check costs more than the kernel on small batches.
+        weight = params.get("weight")
+        if weight is not None:
             F.check_logits_target(input, target)
-            params["weight"] = as_per_class("weight", params["weight"], input.shape[1], input)
+            key = (id(weight), getattr(weight, "_version", None), input.dtype, input.device)
+            cached = self.__dict__.get("_checked_weight")
+            if cached is not None and cached[0] == key and cached[1] is weight:
+                params["weight"] = cached[2]
+            else:
+                checked = as_per_class("weight", weight, input.shape[1], input)
+                self.__dict__["_checked_weight"] = (key, weight, checked)
+                params["weight"] = checked
         return F._run(
             input,
             target,
