@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 
+import longtail
 import numpy as np
 import pytest
 import torch
@@ -29,7 +30,8 @@ LABELS = np.concatenate([np.full(n, c) for c, n in enumerate(COUNTS)])
 
 def _run(out_dir, tag, *extra):
     env = dict(os.environ)
-    python_dir = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "python")
+    # the children import the same longtail as the tests (the installed wheel in CI)
+    python_dir = os.path.dirname(os.path.dirname(os.path.abspath(longtail.__file__)))
     env["PYTHONPATH"] = os.pathsep.join([python_dir, env.get("PYTHONPATH", "")])
     env.pop("LOCAL_RANK", None)
     proc = subprocess.run(

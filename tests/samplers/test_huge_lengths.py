@@ -11,9 +11,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+import longtail
 import pytest
 
-PYTHON_DIR = str(Path(__file__).resolve().parents[2] / "python")
+# The children import the same longtail as the tests (the installed wheel in CI, not the sources).
+PYTHON_DIR = str(Path(longtail.__file__).resolve().parents[1])
 
 LABELS = "[0, 0, 0, 1, 1, 2]"
 
