@@ -70,6 +70,9 @@ class _SoftmaxFamilyLoss(nn.Module):
         weight = params.get("weight")
         if weight is not None:
             F.check_logits_target(input, target)
+            if torch.compiler.is_compiling():  # traced once; no object identity in a graph
+                params["weight"] = as_per_class("weight", weight, input.shape[1], input)
+                return self._run(input, target, params)
             key = (id(weight), getattr(weight, "_version", None), input.dtype, input.device)
             cached = self.__dict__.get("_checked_weight")
             if cached is not None and cached[0] == key and cached[1] is weight:
@@ -78,6 +81,9 @@ class _SoftmaxFamilyLoss(nn.Module):
                 checked = as_per_class("weight", weight, input.shape[1], input)
                 self.__dict__["_checked_weight"] = (key, weight, checked)
                 params["weight"] = checked
+        return self._run(input, target, params)
+
+    def _run(self, input: Tensor, target: Tensor, params: dict) -> Tensor:
         return F._run(
             input,
             target,
