@@ -27,6 +27,16 @@ pub enum CoreError {
 pub type Result<T> = std::result::Result<T, CoreError>;
 
 impl CoreError {
+    /// The error a caught panic becomes (a bug, never the caller's fault), with its message.
+    pub fn from_panic(panic: &(dyn std::any::Any + Send)) -> Self {
+        let msg = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_string());
+        CoreError::Internal(format!("longtail internal error (please report): {msg}"))
+    }
+
     /// The name of the `longtail.exceptions` class this error surfaces as in Python. The
     /// classes themselves are declared once, in `python/longtail/exceptions.py`; this is the
     /// one mapping, shared by both native modules.
@@ -65,5 +75,22 @@ impl From<tch::TchError> for CoreError {
             .next()
             .unwrap_or(&text);
         CoreError::Torch(message.trim_end().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CoreError;
+
+    #[test]
+    fn a_caught_panic_becomes_an_internal_error_with_its_message() {
+        let caught = std::panic::catch_unwind(|| panic!("broken invariant {}", 7)).unwrap_err();
+        let err = CoreError::from_panic(caught.as_ref());
+        assert_eq!(err.class_name(), "InternalError");
+        assert!(err.to_string().contains("broken invariant 7"), "{err}");
+        let caught = std::panic::catch_unwind(|| panic!("static text")).unwrap_err();
+        assert!(CoreError::from_panic(caught.as_ref())
+            .to_string()
+            .contains("static text"));
     }
 }

@@ -13,7 +13,10 @@ fn to_py_err(py: Python<'_>, err: CoreError) -> PyErr {
         .import("longtail.exceptions")
         .and_then(|m| m.getattr(err.class_name()));
     match class {
-        Ok(class) => PyErr::from_type(class.downcast_into().expect("an exception class"), err.to_string()),
+        Ok(class) => PyErr::from_type(
+            class.downcast_into().expect("an exception class"),
+            err.to_string(),
+        ),
         Err(import_error) => import_error,
     }
 }
@@ -25,12 +28,7 @@ pub fn guard<T>(py: Python<'_>, body: impl FnOnce() -> Result<T>) -> PyResult<T>
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
         Ok(result) => result.map_err(|e| to_py_err(py, e)),
         Err(panic) => {
-            let msg = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_string());
-            let err = CoreError::Internal(format!("longtail internal error (please report): {msg}"));
+            let err = CoreError::from_panic(panic.as_ref());
             Err(match py.import("longtail.exceptions") {
                 Ok(_) => to_py_err(py, err),
                 Err(_) => PyRuntimeError::new_err(err.to_string()),

@@ -42,10 +42,10 @@ pub fn group_softmax_loss_tch(
     }
     if on_host(input)
         && nan_rows
-        .f_logical_and(&weights.f_ne(0.0)?.f_any_dim(1, false)?)?
-        .f_any()?
-        .f_int64_value(&[])?
-        != 0
+            .f_logical_and(&weights.f_ne(0.0)?.f_any_dim(1, false)?)?
+            .f_any()?
+            .f_int64_value(&[])?
+            != 0
     {
         let i = nan_rows.f_nonzero()?.f_int64_value(&[0, 0])?;
         return Err(CoreError::invalid(format!(

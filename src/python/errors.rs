@@ -43,15 +43,6 @@ impl From<CoreError> for PyErr {
 pub fn guard<T, E: Into<PyErr>>(body: impl FnOnce() -> Result<T, E>) -> PyResult<T> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
         Ok(result) => result.map_err(Into::into),
-        Err(panic) => {
-            let msg = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_string());
-            Err(to_py_err(CoreError::Internal(format!(
-                "longtail internal error (please report): {msg}"
-            ))))
-        }
+        Err(panic) => Err(to_py_err(CoreError::from_panic(panic.as_ref()))),
     }
 }

@@ -83,12 +83,8 @@ fn group_softmax_loss_py(
     guard(|| {
         let reduction: Reduction = reduction.parse()?;
         match float_of(input)? {
-            Float::F32 => {
-                run::<f32>(py, input, targets, weights, &offsets, loss, grad, reduction)
-            }
-            Float::F64 => {
-                run::<f64>(py, input, targets, weights, &offsets, loss, grad, reduction)
-            }
+            Float::F32 => run::<f32>(py, input, targets, weights, &offsets, loss, grad, reduction),
+            Float::F64 => run::<f64>(py, input, targets, weights, &offsets, loss, grad, reduction),
         }
     })
 }
