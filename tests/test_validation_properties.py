@@ -1,4 +1,4 @@
-"""Property tests (Hypothesis) of the public loss, weights and metrics calls, issue 12's contract:
+"""Property tests (Hypothesis) of the public loss, weights and metrics calls, the bad-input rule:
 every generated call either raises a clean ``ValueError``/``TypeError``/``IndexError`` whose
 message names the argument in torch's "x should be ..., but got ..." form, or returns the value
 of an independent float64 formulation (``tests/reference.py``, ``tests/reference_detection.py``,

@@ -1,7 +1,7 @@
 """The one validation layer: every argument check of the losses, weights, metrics, statistics and
 recipes lives here, and every message has torch's form "x should be ..., but got x=...".
 
-The rules (issue 12):
+The rules:
 
 * integers: a Python ``int``, a NumPy integer or a 0-d integer tensor, in range (int64 unless a
   caller says otherwise); ``bool`` is rejected where an integer is meant;

@@ -1,4 +1,4 @@
-"""Core behaviours a switch from mmdetection / the official EQL code trips over (issue 10)."""
+"""Core behaviours a switch from mmdetection / the official EQL code trips over."""
 
 from __future__ import annotations
 
