@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import math
 import os
-import socket
 import warnings
 
 import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
+from _distributed import run_gloo_ranks
 from longtail.metrics import ShotAccuracy, balanced_accuracy, shot_accuracy
 
 # Four classes: 0 many (500 > 100), 1 medium (100: the bound is medium), 2 medium (20),
@@ -185,27 +184,15 @@ def test_streaming_equals_one_shot() -> None:
     assert math.isnan(metric.compute()["overall"])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _ddp_worker(rank: int, world: int, port: int, queue) -> None:
-    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    try:
-        preds, targets = PREDS[rank::world], TARGETS[rank::world]
-        metric = ShotAccuracy(TRAIN_COUNTS)
-        metric.update(preds, targets)
-        synced = metric.compute()
-        local = ShotAccuracy(TRAIN_COUNTS, sync=False)
-        local.update(preds, targets)
-        queue.put(
-            (rank, synced["overall"], synced["per_class"].tolist(), local.compute()["overall"])
-        )
-    finally:
-        dist.destroy_process_group()
+def _ddp_worker(rank: int, world: int, out_dir: str) -> None:
+    preds, targets = PREDS[rank::world], TARGETS[rank::world]
+    metric = ShotAccuracy(TRAIN_COUNTS)
+    metric.update(preds, targets)
+    synced = metric.compute()
+    local = ShotAccuracy(TRAIN_COUNTS, sync=False)
+    local.update(preds, targets)
+    result = (rank, synced["overall"], synced["per_class"].tolist(), local.compute()["overall"])
+    torch.save(result, os.path.join(out_dir, f"rank{rank}.pt"))
 
 
 def test_compute_all_reduces_when_distributed_is_initialised(
@@ -233,15 +220,9 @@ def test_compute_all_reduces_when_distributed_is_initialised(
 
 
 @pytest.mark.slow
-def test_ddp_sums_over_ranks() -> None:
-    if not dist.is_available():
-        pytest.skip("torch.distributed is not available")
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    mp.start_processes(
-        _ddp_worker, args=(2, _free_port(), queue), nprocs=2, join=True, start_method="spawn"
-    )
-    results = sorted(queue.get(timeout=30) for _ in range(2))
+def test_ddp_sums_over_ranks(tmp_path) -> None:
+    run_gloo_ranks(_ddp_worker, 2, tmp_path)
+    results = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
     whole = shot_accuracy(PREDS, TARGETS, TRAIN_COUNTS)
     for _, overall, per_class, _ in results:
         assert overall == pytest.approx(whole["overall"])

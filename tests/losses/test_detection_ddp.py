@@ -5,12 +5,10 @@ each rank's loss uses the counts of the global batch (Seesaw counts before the l
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
+from _distributed import run_gloo_ranks
 from longtail import functional as F
 from longtail.losses import EQLv2Loss, SeesawLoss
 
@@ -31,38 +29,27 @@ def _batches():
     return out
 
 
-def _worker(rank: int, port: int, out_dir: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), GLOO_SOCKET_IFNAME="lo")
-    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
-    try:
-        seesaw = SeesawLoss(C, mode="objectness").double()
-        eqlv2 = EQLv2Loss(C).double()
-        losses = []
-        for xs, xe, y in _batches():
-            part = slice(rank * len(y) // WORLD, (rank + 1) * len(y) // WORLD)
-            xs_l = xs[part].clone().requires_grad_()
-            xe_l = xe[part].clone().requires_grad_()
-            ls = seesaw(xs_l, y[part], avg_factor=8.0)
-            le = eqlv2(xe_l, y[part])
-            (ls + le).backward()
-            losses.append((ls.detach(), le.detach(), seesaw.cum_samples.clone()))
-        torch.save(
-            {"seesaw": seesaw.state_dict(), "eqlv2": eqlv2.state_dict(), "losses": losses},
-            os.path.join(out_dir, f"rank{rank}.pt"),
-        )
-    finally:
-        dist.destroy_process_group()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _worker(rank: int, world_size: int, out_dir: str) -> None:
+    seesaw = SeesawLoss(C, mode="objectness").double()
+    eqlv2 = EQLv2Loss(C).double()
+    losses = []
+    for xs, xe, y in _batches():
+        part = slice(rank * len(y) // WORLD, (rank + 1) * len(y) // WORLD)
+        xs_l = xs[part].clone().requires_grad_()
+        xe_l = xe[part].clone().requires_grad_()
+        ls = seesaw(xs_l, y[part], avg_factor=8.0)
+        le = eqlv2(xe_l, y[part])
+        (ls + le).backward()
+        losses.append((ls.detach(), le.detach(), seesaw.cum_samples.clone()))
+    torch.save(
+        {"seesaw": seesaw.state_dict(), "eqlv2": eqlv2.state_dict(), "losses": losses},
+        os.path.join(out_dir, f"rank{rank}.pt"),
+    )
 
 
 @pytest.mark.slow
 def test_two_process_state_equals_single_process(tmp_path):
-    mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD, join=True)
+    run_gloo_ranks(_worker, WORLD, tmp_path)
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
     seesaw = SeesawLoss(C, mode="objectness").double()
     eqlv2 = EQLv2Loss(C).double()

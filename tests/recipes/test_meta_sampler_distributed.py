@@ -5,14 +5,11 @@ every rank's batch. Checked against an in-process simulation, then with two gloo
 from __future__ import annotations
 
 import os
-import socket
-import warnings
 
 import numpy as np
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
+from _distributed import run_gloo_ranks
 from longtail.samplers import MetaSampler
 from torch import nn
 
@@ -77,34 +74,18 @@ def test_rank_out_of_range_is_rejected():
         MetaSampler(LABELS, batch_size=16, num_replicas=2, rank=2)
 
 
-def _worker(rank: int, port: int, out_dir: str) -> None:
-    warnings.simplefilter("ignore")
-    torch.set_num_threads(1)
-    os.environ["MASTER_ADDR"] = "127.0.0.1"
-    os.environ["MASTER_PORT"] = str(port)
-    dist.init_process_group("gloo", rank=rank, world_size=2)
-    try:
-        sampler = MetaSampler(LABELS, batch_size=16, seed=7)  # world and rank from dist
-        indices, logits = _first_batch_step(sampler)
-        torch.save(
-            {"rank": sampler.rank, "indices": indices, "logits": logits},
-            os.path.join(out_dir, f"rank{rank}.pt"),
-        )
-    finally:
-        dist.destroy_process_group()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _worker(rank: int, world_size: int, out_dir: str) -> None:
+    sampler = MetaSampler(LABELS, batch_size=16, seed=7)  # world and rank from dist
+    indices, logits = _first_batch_step(sampler)
+    torch.save(
+        {"rank": sampler.rank, "indices": indices, "logits": logits},
+        os.path.join(out_dir, f"rank{rank}.pt"),
+    )
 
 
 @pytest.mark.slow
 def test_two_gloo_ranks_share_one_meta_step(tmp_path):
-    if not dist.is_available():
-        pytest.skip("torch.distributed is not available")
-    mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=True)
+    run_gloo_ranks(_worker, 2, tmp_path)
     batches, expected = _expected_logits()
     for rank in range(2):
         out = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)

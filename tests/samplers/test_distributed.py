@@ -5,60 +5,43 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import warnings
 
 import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
+from _distributed import run_gloo_ranks
 from longtail import samplers as S
 
 LABELS = (np.arange(203) * 7919) % 11
 
 
-def _worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
-    warnings.simplefilter("ignore")
-    os.environ["MASTER_ADDR"] = "127.0.0.1"
-    os.environ["MASTER_PORT"] = str(port)
-    dist.init_process_group("gloo", rank=rank, world_size=world_size)
-    try:
-        result = {}
-        for name, sampler in {
-            "class_aware": S.ClassAwareSampler(LABELS, samples_per_class=2, seed=5),
-            "over": S.RandomOverSampler(LABELS, seed=5),
-            "weighted": S.WeightedSampler(np.ones(203), 101, seed=5),
-        }.items():
-            sampler.set_epoch(3)
-            result[name] = {
-                "num_replicas": sampler.num_replicas,
-                "rank": sampler.rank,
-                "len": len(sampler),
-                "indices": list(sampler),
-            }
-        # Every rank must also agree on the global epoch: compare through the process group.
-        mine = torch.from_numpy(S.ClassAwareSampler(LABELS, seed=5).epoch_indices(3))
-        gathered = [torch.empty_like(mine) for _ in range(world_size)]
-        dist.all_gather(gathered, mine)
-        result["same_global_epoch"] = all(torch.equal(g, mine) for g in gathered)
-        with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
-            json.dump(result, f)
-    finally:
-        dist.destroy_process_group()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _worker(rank: int, world_size: int, out_dir: str) -> None:
+    result = {}
+    for name, sampler in {
+        "class_aware": S.ClassAwareSampler(LABELS, samples_per_class=2, seed=5),
+        "over": S.RandomOverSampler(LABELS, seed=5),
+        "weighted": S.WeightedSampler(np.ones(203), 101, seed=5),
+    }.items():
+        sampler.set_epoch(3)
+        result[name] = {
+            "num_replicas": sampler.num_replicas,
+            "rank": sampler.rank,
+            "len": len(sampler),
+            "indices": list(sampler),
+        }
+    # Every rank must also agree on the global epoch: compare through the process group.
+    mine = torch.from_numpy(S.ClassAwareSampler(LABELS, seed=5).epoch_indices(3))
+    gathered = [torch.empty_like(mine) for _ in range(world_size)]
+    dist.all_gather(gathered, mine)
+    result["same_global_epoch"] = all(torch.equal(g, mine) for g in gathered)
+    with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
+        json.dump(result, f)
 
 
 @pytest.mark.slow
 def test_two_gloo_ranks_shard_the_epoch(tmp_path):
-    if not dist.is_available():
-        pytest.skip("torch.distributed is not available")
-    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    run_gloo_ranks(_worker, 2, tmp_path)
     results = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     for r, res in enumerate(results):
         assert res["same_global_epoch"]
