@@ -9,7 +9,9 @@ implementations, so graphs trace with ``fullgraph=True``.
 # No `from __future__ import annotations`: torch 2.4's custom-op schema inference reads the
 # annotations as objects, and only knows `typing.Optional` (not `X | None`).
 
-from typing import List, Optional
+import inspect
+import typing
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -33,163 +35,100 @@ def _scale_saved_grad(
     return grad * grad_loss
 
 
+def _schema_type(hint):
+    """``X | None`` as ``typing.Optional[X]``: torch 2.4's schema inference reads only that."""
+    args = typing.get_args(hint)
+    if type(None) in args:
+        (inner,) = (a for a in args if a is not type(None))
+        return Optional[inner]
+    return hint
+
+
+def _custom_op_signature(call: type) -> inspect.Signature:
+    """``(input, *fields of call)``: a kernel's custom-op schema, from its one declaration."""
+    hints = typing.get_type_hints(call)
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    params = [inspect.Parameter("input", kind, annotation=Tensor)]
+    params += [
+        inspect.Parameter(name, kind, annotation=_schema_type(hints[name])) for name in call._fields
+    ]
+    return inspect.Signature(params, return_annotation=Tuple[Tensor, Tensor])
+
+
+def _without_double_backward(backward):
+    """``once_differentiable`` only where it is needed: with ``create_graph=True`` (grad mode on
+    in backward) a second derivative through the saved gradient would be silently wrong, so it
+    raises; the plain ``loss.backward()`` skips the wrapper's cost."""
+    guarded = once_differentiable(backward)
+
+    def dispatch(ctx, *grads):
+        return guarded(ctx, *grads) if torch.is_grad_enabled() else backward(ctx, *grads)
+
+    return dispatch
+
+
+def _softmax_backward(ctx, grad_loss: Tensor | None):
+    grad, owned = _take_grad(ctx)
+    return _scale_saved_grad(grad, grad_loss, ctx.reduction, owned=owned), None
+
+
 class SoftmaxLossFn(torch.autograd.Function):
     """Softmax-family loss (see ``longtail.functional``); differentiable in ``input`` only.
 
-    ``forward`` takes ``ctx`` (the classic form): the ``setup_context`` form makes every
-    ``apply`` bind its arguments through ``inspect.signature``, which costs more than the
-    kernel on small batches."""
+    ``apply(input, call)`` with ``call`` a :class:`~longtail._kernels.SoftmaxLossCall`: one
+    tensor argument and one output (the gradient stays on ``ctx``), since each argument and
+    output of ``apply`` costs autograd bookkeeping on every call. ``forward`` takes ``ctx``
+    (the classic form): the ``setup_context`` form binds every ``apply`` through
+    ``inspect.signature``, which costs more than the kernel on small batches."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
-        ctx,
-        input: Tensor,
-        target: Tensor,
-        offsets: Tensor | None,
-        margins: Tensor | None,
-        weight: Tensor | None,
-        alpha: Tensor | None,
-        scale: float,
-        gamma: float,
-        label_smoothing: float,
-        ignore_index: int,
-        reduction: str,
-        normalization: str,
-        avg_factor: float | None,
-        backend: str,
-    ) -> tuple[Tensor, Tensor]:
-        loss, grad = _kernels.softmax_loss(
-            input,
-            target,
-            offsets=offsets,
-            margins=margins,
-            scale=scale,
-            weight=weight,
-            alpha=alpha,
-            gamma=gamma,
-            label_smoothing=label_smoothing,
-            ignore_index=ignore_index,
-            reduction=reduction,
-            normalization=normalization,
-            avg_factor=avg_factor,
-            backend=backend,
-        )
-        ctx.mark_non_differentiable(grad)
+    def forward(ctx, input: Tensor, call: _kernels.SoftmaxLossCall) -> Tensor:  # type: ignore[override]
+        loss, grad = _kernels.run_softmax_loss(input, call)
         _keep_grad(ctx, grad)
-        ctx.reduction = reduction
-        return loss, grad
+        ctx.reduction = call.reduction
+        return loss
 
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_loss: Tensor, _unused: Tensor | None):  # type: ignore[override]
-        grad, owned = _take_grad(ctx)
-        return (_scale_saved_grad(grad, grad_loss, ctx.reduction, owned=owned),) + (None,) * 13
+    backward = staticmethod(_without_double_backward(_softmax_backward))
 
 
-@torch.library.custom_op("longtail::softmax_loss", mutates_args=())
-def softmax_loss_op(
-    input: Tensor,
-    target: Tensor,
-    offsets: Optional[Tensor],
-    margins: Optional[Tensor],
-    weight: Optional[Tensor],
-    alpha: Optional[Tensor],
-    scale: float,
-    gamma: float,
-    label_smoothing: float,
-    ignore_index: int,
-    reduction: str,
-    normalization: str,
-    avg_factor: Optional[float],
-) -> tuple[Tensor, Tensor]:
-    return _kernels.softmax_loss(
-        input,
-        target,
-        offsets=offsets,
-        margins=margins,
-        scale=scale,
-        weight=weight,
-        alpha=alpha,
-        gamma=gamma,
-        label_smoothing=label_smoothing,
-        ignore_index=ignore_index,
-        reduction=reduction,
-        normalization=normalization,
-        avg_factor=avg_factor,
-    )
+def _softmax_op_impl(input: Tensor, *fields) -> Tuple[Tensor, Tensor]:
+    return _kernels.run_softmax_loss(input, _kernels.SoftmaxLossCall(*fields))
+
+
+_softmax_op_impl.__signature__ = _custom_op_signature(_kernels.SoftmaxLossCall)  # type: ignore[attr-defined]
+softmax_loss_op = torch.library.custom_op("longtail::softmax_loss", mutates_args=())(
+    _softmax_op_impl
+)
 
 
 @softmax_loss_op.register_fake
-def _(
-    input,
-    target,
-    offsets,
-    margins,
-    weight,
-    alpha,
-    scale,
-    gamma,
-    label_smoothing,
-    ignore_index,
-    reduction,
-    normalization,
-    avg_factor,
-):
-    loss_shape = target.shape if reduction == "none" else ()
+def _(input, target, *fields):
+    call = _kernels.SoftmaxLossCall(target, *fields)
+    loss_shape = target.shape if call.reduction == "none" else ()
     return input.new_empty(loss_shape), input.new_empty(input.shape)
 
 
 def _softmax_op_setup(ctx, inputs, output) -> None:
     ctx.save_for_backward(output[1])
-    ctx.reduction = inputs[10]
+    ctx.reduction = _kernels.SoftmaxLossCall(*inputs[1:]).reduction
 
 
 def _softmax_op_backward(ctx, grad_loss, _grad_grad):
     (grad,) = ctx.saved_tensors
-    return (_scale_saved_grad(grad, grad_loss, ctx.reduction),) + (None,) * 12
+    none = (None,) * len(_kernels.SoftmaxLossCall._fields)
+    return (_scale_saved_grad(grad, grad_loss, ctx.reduction), *none)
 
 
 softmax_loss_op.register_autograd(_softmax_op_backward, setup_context=_softmax_op_setup)
 
 
-def softmax_loss(
-    input: Tensor,
-    target: Tensor,
-    *,
-    offsets: Tensor | None = None,
-    margins: Tensor | None = None,
-    weight: Tensor | None = None,
-    alpha: Tensor | None = None,
-    scale: float = 1.0,
-    gamma: float = 0.0,
-    label_smoothing: float = 0.0,
-    ignore_index: int = -100,
-    reduction: str = "mean",
-    normalization: str = "weight",
-    avg_factor: float | None = None,
-    backend: str = "auto",
-) -> Tensor:
-    """Runs the fused softmax-family kernel (arguments already validated)."""
-    args = (
-        input,
-        target,
-        offsets,
-        margins,
-        weight,
-        alpha,
-        float(scale),
-        float(gamma),
-        float(label_smoothing),
-        int(ignore_index),
-        reduction,
-        normalization,
-        avg_factor,
-    )
+def softmax_loss(input: Tensor, target: Tensor, **arguments) -> Tensor:
+    """Runs the fused softmax-family kernel (arguments already validated); the keyword
+    arguments are the fields of :class:`~longtail._kernels.SoftmaxLossCall`."""
+    call = _kernels.SoftmaxLossCall(target, **arguments)
     if torch.compiler.is_compiling():
-        loss, _ = softmax_loss_op(*args)
-    else:
-        loss, _ = SoftmaxLossFn.apply(*args, backend)
-    return loss
+        return softmax_loss_op(input, *call)[0]
+    return SoftmaxLossFn.apply(input, call)
 
 
 # ---------------------------------------------------------------------------------------------

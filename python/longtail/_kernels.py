@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -124,45 +125,72 @@ def _loss_buffer(input: Tensor, shape: Sequence[int]) -> Tensor:
 # -- softmax family ---------------------------------------------------------------------------
 
 
-def softmax_loss(
-    input: Tensor,
-    target: Tensor,
-    *,
-    offsets: Tensor | None = None,
-    margins: Tensor | None = None,
-    scale: float = 1.0,
-    weight: Tensor | None = None,
-    alpha: Tensor | None = None,
-    gamma: float = 0.0,
-    label_smoothing: float = 0.0,
-    ignore_index: int = -100,
-    reduction: str = "mean",
-    normalization: str = "weight",
-    avg_factor: float | None = None,
-    backend: str = "auto",
-) -> tuple[Tensor, Tensor]:
+class SoftmaxLossCall(NamedTuple):
+    """Every argument of the softmax-family kernel but ``input``, declared once: the autograd
+    Function carries it whole, and the custom op takes its fields in this order."""
+
+    target: Tensor
+    offsets: Tensor | None = None
+    margins: Tensor | None = None
+    weight: Tensor | None = None
+    alpha: Tensor | None = None
+    scale: float = 1.0
+    gamma: float = 0.0
+    label_smoothing: float = 0.0
+    ignore_index: int = -100
+    reduction: str = "mean"
+    normalization: str = "weight"
+    avg_factor: float | None = None
+    backend: str = "auto"
+
+
+def softmax_loss(input: Tensor, target: Tensor, **arguments) -> tuple[Tensor, Tensor]:
     """Cross-entropy over ``scale·(input − m_y·onehot) + offsets`` with class weights, α and a
-    focal factor, for ``(N, C, d1, ...)`` logits: ``(loss, grad)``."""
+    focal factor, for ``(N, C, d1, ...)`` logits: ``(loss, grad)``. The keyword arguments are
+    the fields of :class:`SoftmaxLossCall`."""
+    return run_softmax_loss(input, SoftmaxLossCall(target, **arguments))
+
+
+def run_softmax_loss(input: Tensor, call: SoftmaxLossCall) -> tuple[Tensor, Tensor]:
+    """:func:`softmax_loss` for an assembled call."""
     _check_input(input)
+    (
+        target,
+        offsets,
+        margins,
+        weight,
+        alpha,
+        scale,
+        gamma,
+        label_smoothing,
+        ignore_index,
+        reduction,
+        normalization,
+        avg_factor,
+        backend,
+    ) = call
     target = _check_labels("target", target, input)
-    shape = tuple(input.shape)
+    shape = input.shape
     if len(shape) < 2:
         raise ShapeError(
-            f"input should have shape (N, C) or (N, C, d1, ...), but got input of shape {shape}"
+            "input should have shape (N, C) or (N, C, d1, ...), but got input of shape "
+            f"{tuple(shape)}"
         )
     c = shape[1]
     if c == 0:
         raise ShapeError("input should have at least one class, but got C = 0")
     want = (shape[0], *shape[2:])
-    if tuple(target.shape) != want:
+    if target.shape != want:
         raise ShapeError(
-            f"target should have shape {want} for input of shape {shape}, but got target of "
-            f"shape {tuple(target.shape)}"
+            f"target should have shape {want} for input of shape {tuple(shape)}, but got target "
+            f"of shape {tuple(target.shape)}"
         )
-    _check_choice("reduction", reduction, _REDUCTIONS)
-    _check_choice("normalization", normalization, ("weight", "count"))
-    # Per-call cost matters on small batches: no dicts on the kernel path, and the per-class
-    # conversion only for the parameters that are given.
+    if reduction not in _REDUCTIONS:
+        _check_choice("reduction", reduction, _REDUCTIONS)
+    if normalization != "weight" and normalization != "count":
+        _check_choice("normalization", normalization, ("weight", "count"))
+    # Per-call cost matters on small batches: the per-class conversion only for the parameters
+    # that are given.
     if offsets is not None:
         offsets = _like("offsets", offsets, input, (c,), "class")
     if margins is not None:
@@ -173,14 +201,14 @@ def softmax_loss(
         alpha = _like("alpha", alpha, input, (c,), "class")
     scale, gamma, label_smoothing = float(scale), float(gamma), float(label_smoothing)
     ignore_index = int(ignore_index)
-    path = _path(backend, input)
+    path = "kernel" if backend == "auto" and input.device.type == "cpu" else _path(backend, input)
     if path == "kernel":
         x = input.detach()
         if not x.is_contiguous():
             x = x.contiguous()
         if not target.is_contiguous():
             target = target.contiguous()
-        loss = torch.empty(want if reduction == "none" else (), dtype=x.dtype)
+        loss = x.new_empty(want if reduction == "none" else ())
         grad = torch.empty_like(x)
         _core.softmax_loss(
             x.numpy(),

@@ -262,11 +262,10 @@ def as_real_vector(
     """A non-empty 1-D real vector as a float64 tensor on its own device (CPU for non-tensors),
     checked finite, of ``length`` entries if given, and ``>= 0`` if ``nonnegative``."""
     data = as_real_array(name, value, allow_meta=allow_meta)
-    vector = (
-        data.to(torch.float64)
-        if isinstance(data, Tensor)
-        else torch.as_tensor(np.array(data, dtype=np.float64, order="C"))
-    )
+    if isinstance(data, Tensor):
+        vector = data if data.dtype == torch.float64 else data.to(torch.float64)
+    else:
+        vector = torch.as_tensor(np.array(data, dtype=np.float64, order="C"))
     if vector.dim() != 1 or vector.numel() == 0:
         raise ValueError(
             f"{name} should be a non-empty 1-D sequence ({what}), but got {name} of shape "
@@ -283,6 +282,12 @@ def as_real_vector(
     if vector.device.type != "cpu":
         _check_on_device(vector, nonnegative)
         return vector
+    # The common case in two NumPy reductions (a finite sum means no inf or nan entry, unless
+    # finite entries overflow it); the loop below finds the first bad entry otherwise.
+    values = vector.detach().numpy()
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(values.sum()) and (not nonnegative or values.min() >= 0):
+            return vector
     for need, bad in (
         ("finite", lambda v: ~torch.isfinite(v)),
         ("non-negative", lambda v: v < 0),
@@ -303,7 +308,9 @@ def as_class_counts(
     ``>= 0``, not all 0, with ``num_classes`` entries if given."""
     counts = as_real_vector(name, class_counts, length=num_classes, nonnegative=True)
     counts = counts.cpu()
-    if counts.sum() <= 0:
+    with np.errstate(over="ignore"):
+        positive = counts.detach().numpy().sum() > 0
+    if not positive:
         raise ValueError(
             f"{name} should have a positive total, but got {name} with all "
             f"{counts.numel()} entries 0"

@@ -76,18 +76,24 @@ _LOW_PRECISION = (torch.float16, torch.bfloat16)
 _F32_MAX = torch.finfo(torch.float32).max
 
 
-def _run(input: Tensor, target: Tensor, reduction: str, label_smoothing: float, **kw) -> Tensor:
+def _run(
+    input: Tensor,
+    target: Tensor,
+    reduction: str,
+    label_smoothing: float,
+    checked: bool = False,
+    **kw,
+) -> Tensor:
     """Validates the common arguments and runs the kernel; low-precision logits run in float32
-    (per-class parameters are cast to that compute dtype, never to float16)."""
-    check_logits_target(input, target)
+    (the kernel layer casts the per-class parameters to that compute dtype, never to float16).
+    ``checked``: the caller has already run :func:`check_logits_target`."""
+    if not checked:
+        check_logits_target(input, target)
     check_reduction(reduction)
     label_smoothing = check_real("label_smoothing", label_smoothing, low=0.0, high=1.0)
     if "ignore_index" in kw:
         kw["ignore_index"] = check_ignore_index(kw["ignore_index"])
     x = input.float() if input.dtype in _LOW_PRECISION else input
-    for name in ("offsets", "margins", "weight", "alpha"):
-        if kw.get(name) is not None:
-            kw[name] = kw[name].to(device=x.device, dtype=x.dtype)
     loss = softmax_loss(x, target, reduction=reduction, label_smoothing=label_smoothing, **kw)
     return loss.to(input.dtype) if x is not input else loss
 

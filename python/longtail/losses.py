@@ -24,6 +24,7 @@ from longtail._validation import (
     check_int,
     check_real,
     check_reduction,
+    compute_dtype,
 )
 
 __all__ = [
@@ -53,6 +54,14 @@ def _optional_tensor(name: str, value, num_classes: int | None = None) -> Tensor
     return as_real_vector(name, value, length=num_classes, nonnegative=True).cpu().clone()
 
 
+def _per_class_for(name: str, value, input: Tensor) -> Tensor:
+    """A Module's per-class tensor in ``input``'s compute dtype and device; an assigned weight
+    is checked as the functional forms check theirs (buffers were checked at construction)."""
+    if name == "weight":
+        return as_per_class("weight", value, input.shape[1], input)
+    return value.to(device=input.device, dtype=compute_dtype(input))
+
+
 class _SoftmaxFamilyLoss(nn.Module):
     """Shared arguments of the softmax-family Modules (``F.cross_entropy``'s)."""
 
@@ -63,24 +72,29 @@ class _SoftmaxFamilyLoss(nn.Module):
         self.label_smoothing = check_real("label_smoothing", label_smoothing, low=0.0, high=1.0)
 
     def _call(self, input: Tensor, target: Tensor, **params) -> Tensor:
-        # A weight assigned after construction (``loss.weight = drw(...)``) is checked here, by
-        # the same rules as the functional forms, once: again only when it is another tensor,
-        # was changed in place (its version counter), or the input's compute dtype or device
-        # changed. The values check costs more than the kernel on small batches.
-        weight = params.get("weight")
-        if weight is not None:
-            F.check_logits_target(input, target)
-            if torch.compiler.is_compiling():  # traced once; no object identity in a graph
-                params["weight"] = as_per_class("weight", weight, input.shape[1], input)
-                return self._run(input, target, params)
-            key = (id(weight), getattr(weight, "_version", None), input.dtype, input.device)
-            cached = self.__dict__.get("_checked_weight")
-            if cached is not None and cached[0] == key and cached[1] is weight:
-                params["weight"] = cached[2]
+        # The per-class tensors (buffers, or a weight assigned after construction:
+        # ``loss.weight = drw(...)``) are brought to the input's compute dtype and device once,
+        # and a weight is checked by the functional forms' rules once: again only when the tensor
+        # is another one, was changed in place (its version counter), or the input's compute
+        # dtype or device changed. On small batches the cast and the check cost about as much
+        # as the kernel.
+        F.check_logits_target(input, target)
+        compiling = torch.compiler.is_compiling()  # traced once; no object identity in a graph
+        cache = self.__dict__.setdefault("_per_class_cache", {})
+        for name, value in params.items():
+            if value is None or (name != "weight" and not isinstance(value, Tensor)):
+                continue  # scalars and strings go to the functional as they are
+            if compiling:
+                params[name] = _per_class_for(name, value, input)
+                continue
+            key = (getattr(value, "_version", None), input.dtype, input.device)
+            hit = cache.get(name)
+            if hit is not None and hit[0] is value and hit[1] == key:
+                params[name] = hit[2]
             else:
-                checked = as_per_class("weight", weight, input.shape[1], input)
-                self.__dict__["_checked_weight"] = (key, weight, checked)
-                params["weight"] = checked
+                converted = _per_class_for(name, value, input)
+                cache[name] = (value, key, converted)
+                params[name] = converted
         return self._run(input, target, params)
 
     def _run(self, input: Tensor, target: Tensor, params: dict) -> Tensor:
@@ -90,6 +104,7 @@ class _SoftmaxFamilyLoss(nn.Module):
             self.reduction,
             self.label_smoothing,
             ignore_index=self.ignore_index,
+            checked=True,
             **params,
         )
 

@@ -199,7 +199,7 @@ def test_custom_op_gradcheck(gen):
     for reduction in REDUCTIONS:
         assert torch.autograd.gradcheck(
             lambda t, r=reduction: _autograd.softmax_loss_op(
-                t, y, None, m, w, None, 3.0, 1.0, 0.1, -100, r, "weight", None
+                t, y, None, m, w, None, 3.0, 1.0, 0.1, -100, r, "weight", None, "auto"
             )[0],
             (x,),
         )
@@ -294,15 +294,15 @@ def _op_args(kind: str, gen: torch.Generator):
     w, m = make_weight(5, gen), torch.rand(5, generator=gen, dtype=torch.float64)
     b = torch.randn(5, generator=gen, dtype=torch.float64)
     if kind == "mean":
-        return (x, y, b, m, w, None, 2.0, 0.0, 0.1, -100, "mean", "weight", None)
+        return (x, y, b, m, w, None, 2.0, 0.0, 0.1, -100, "mean", "weight", None, "auto")
     if kind == "sum":
         y2 = make_target((6, 5), gen, ignore_index=2)
-        return (x, y2, None, None, w, w, 1.0, 2.0, 0.0, 2, "sum", "count", None)
+        return (x, y2, None, None, w, w, 1.0, 2.0, 0.0, 2, "sum", "count", None, "auto")
     if kind == "none-4d":
         x4 = make_logits((2, 5, 3, 2), gen).requires_grad_(True)
         y4 = make_target((2, 5, 3, 2), gen, ignore_index=1)
-        return (x4, y4, b, None, None, w, 1.0, 1.5, 0.2, 1, "none", "weight", None)
-    return (x, y, None, m, None, None, 30.0, 0.0, 0.0, -100, "mean", "weight", 4.0)
+        return (x4, y4, b, None, None, w, 1.0, 1.5, 0.2, 1, "none", "weight", None, "auto")
+    return (x, y, None, m, None, None, 30.0, 0.0, 0.0, -100, "mean", "weight", 4.0, "auto")
 
 
 @pytest.mark.parametrize("kind", ["mean", "sum", "none-4d", "avg-factor"])
