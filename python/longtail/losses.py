@@ -343,7 +343,7 @@ class BalancedSoftmaxLoss(_SoftmaxFamilyLoss):
 
 
 # ---------------------------------------------------------------------------------------------
-# Sigmoid and detection losses (issue #4). Stateful losses (EQLv2, Seesaw) keep their state in
+# Sigmoid and detection losses. Stateful losses (EQLv2, Seesaw) keep their state in
 # buffers, update it once per training step with plain torch ops after the kernel accepted the
 # batch, and sum each step's increment across ranks when torch.distributed is initialised.
 # ---------------------------------------------------------------------------------------------
