@@ -121,7 +121,9 @@ def _per_class_correct(preds: Tensor, target: Tensor, num_classes: int) -> tuple
     return correct, total
 
 
-def _summarize(correct: Tensor, total: Tensor, counts: Tensor, many: float, few: float) -> dict:
+def _summarize(
+    correct: Tensor, total: Tensor, counts: Tensor, many: float, few: float
+) -> dict[str, Any]:
     correct = correct.to("cpu", torch.float64)
     total = total.to("cpu", torch.float64)
     present = total > 0
