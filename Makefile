@@ -56,8 +56,9 @@ bench: build-prod ## benchmarks: ratios against PyTorch's own ops
 	$(BIN)/python benches/python/bench_samplers.py
 
 .PHONY: dev-tools
-dev-tools: ## install the linters (ruff, mypy) into .venv
-	$(BIN)/pip install --quiet ruff mypy
+dev-tools: ## install the pinned linters (pyproject's `dev` extra: ruff, mypy) into .venv
+	@missing="$$($(BIN)/python scripts/dev_tools.py)" && \
+	if [ -n "$$missing" ]; then $(BIN)/python -m pip install --quiet $$missing; fi
 
 .PHONY: format
 format: dev-tools ## rustfmt and ruff format
@@ -66,14 +67,18 @@ format: dev-tools ## rustfmt and ruff format
 	$(BIN)/ruff check --fix python tests benches
 
 .PHONY: lint
-lint: dev-tools build-dev ## rustfmt --check, clippy -D warnings, ruff, mypy.stubtest of _core.pyi
-	cargo fmt --check
-	cargo clippy --all-targets -- -D warnings
-	cargo clippy --all-targets --no-default-features -- -D warnings
-	cd longtail-tch && CARGO_TARGET_DIR=$(CURDIR)/target/tch cargo clippy -- -D warnings
+lint: dev-tools ## ruff, mypy, rustfmt --check, clippy -D warnings of the pure core (no build; CI)
 	$(BIN)/ruff check python tests benches
 	$(BIN)/ruff format --check python tests benches
+	$(BIN)/python -m mypy
+	cargo fmt --check
+	cargo clippy --no-default-features --all-targets -- -D warnings
+
+.PHONY: lint-full
+lint-full: lint build-dev ## lint, then clippy of the bindings (pyo3, libtorch) and stubtest of _core.pyi
+	cargo clippy --all-targets -- -D warnings
+	cd longtail-tch && CARGO_TARGET_DIR=$(CURDIR)/target/tch cargo clippy -- -D warnings
 	PYTHONPATH=python $(BIN)/python -m mypy.stubtest longtail._core --allowlist .mypy-stubtest-allowlist
 
 .PHONY: all
-all: format build-dev lint test ## format, build, lint, test
+all: format build-dev lint-full test ## format, build, lint, test

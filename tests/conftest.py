@@ -13,15 +13,13 @@ float64 oracle tests always run in float64.
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
 import torch
 
-# `reference` and `_testing` live next to this file; make them importable from tests/losses/ too
-# whatever pytest's import mode.
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
+# `reference`, `_testing` and the other helpers next to this file are importable from every
+# test directory through `pythonpath = ["tests"]` (pyproject.toml), which pytest puts on
+# sys.path before it imports this file; spawned child processes inherit that sys.path.
 from _testing import requires_cuda
 
 _DTYPES = {

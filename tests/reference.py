@@ -1,10 +1,10 @@
 """Naive float64 oracles for longtail's softmax-family losses and class weights.
 
-Written from the formulas of /work/shared/spec/methods.md (sections 0, 2.1-2.4, 3.1, 3.2) and
-the official codes' conventions, with plain tensor ops (``log_softmax``, ``gather``, masks) and
-autograd for the gradients. Nothing here imports longtail. Every function upcasts its inputs to
-float64; the ``*_official`` functions are line-by-line ports of the official code (2-D inputs,
-no ``ignore_index``), kept to pin the conventions.
+Written from the papers' formulas and the official codes' conventions (cited per function), with
+plain tensor ops (``log_softmax``, ``gather``, masks) and autograd for the gradients. Nothing here
+imports longtail. Every function upcasts its inputs to float64; the ``*_official`` functions are
+line-by-line ports of the official code (2-D inputs, no ``ignore_index``), kept to pin the
+conventions.
 
 Shared conventions (those of ``torch.nn.functional.cross_entropy``):
 
@@ -141,7 +141,8 @@ def cross_entropy(
     label_smoothing=0.0,
     normalization="weight",
 ) -> Tensor:
-    """Class-weighted CE (spec 0, 2.1): torch's weighted mean, or ``/N`` with ``"count"``."""
+    """Class-weighted CE (inverse-frequency or cost weights): torch's weighted mean, or ``/N`` with
+    ``"count"``."""
     return softmax_family(
         input,
         target,
@@ -164,8 +165,9 @@ def focal(
     ignore_index=-100,
     label_smoothing=0.0,
 ) -> Tensor:
-    """Softmax focal (spec 2.2), the LDAM-DRW form: ``c_i = w_y·CE_i``, ``p = e^{−c_i}``,
-    ``α_y·(1−p)^γ·c_i``, mean over the non-ignored samples."""
+    """Softmax focal (Lin et al. 2017, arXiv:1708.02002), the LDAM-DRW form (``losses.py``):
+    ``c_i = w_y·CE_i``, ``p = e^{−c_i}``, ``α_y·(1−p)^γ·c_i``, mean over the non-ignored
+    samples."""
     return softmax_family(
         input,
         target,
@@ -224,7 +226,8 @@ def class_balanced_softmax(
     label_smoothing=0.0,
     normalization="count",
 ) -> Tensor:
-    """Official softmax class-balanced loss (spec 2.3): ``Σ_i w_{y_i} CE_i / N``."""
+    """Softmax class-balanced loss (Cui et al. 2019, arXiv:1901.05555) as the official TF code
+    (richardaecn/class-balanced-loss ``src/cifar_main.py``): ``Σ_i w_{y_i} CE_i / N``."""
     w = effective_number_weights(class_counts, beta)
     return softmax_family(
         input,
@@ -256,7 +259,8 @@ def ldam(
     ignore_index=-100,
     label_smoothing=0.0,
 ) -> Tensor:
-    """LDAM (spec 2.4): ``CE(s·(z − m_y·onehot), y, weight=w)``, torch weighted mean."""
+    """LDAM (Cao et al. 2019, arXiv:1906.07413; kaidic/LDAM-DRW ``losses.py``):
+    ``CE(s·(z − m_y·onehot), y, weight=w)``, torch weighted mean."""
     return softmax_family(
         input,
         target,
@@ -301,7 +305,8 @@ def logit_adjusted(
     ignore_index=-100,
     label_smoothing=0.0,
 ) -> Tensor:
-    """Logit-adjusted loss (spec 3.1): ``CE(z + log(π^τ + 1e-12), y)``."""
+    """Logit-adjusted loss (Menon et al. 2021, arXiv:2007.07314):
+    ``CE(z + log(π^τ + 1e-12), y)``."""
     return softmax_family(
         input,
         target,
@@ -323,7 +328,7 @@ def balanced_softmax(
     ignore_index=-100,
     label_smoothing=0.0,
 ) -> Tensor:
-    """Balanced Softmax (spec 3.2): ``CE(z + log n, y)``."""
+    """Balanced Softmax (Ren et al. 2020, arXiv:2007.10740): ``CE(z + log n, y)``."""
     log_n = torch.log(torch.as_tensor(np.asarray(class_counts, dtype=np.float64)))
     return softmax_family(
         input,
@@ -353,13 +358,13 @@ def balanced_softmax_explicit(input: Tensor, target: Tensor, class_counts) -> Te
 
 
 def inverse_frequency(class_counts, power: float = 1.0) -> Tensor:
-    """``(N / n_c)^power``, N = Σ n (spec 2.1)."""
+    """``(N / n_c)^power``, N = Σ n (inverse class frequency)."""
     n = np.asarray(class_counts, dtype=np.float64)
     return torch.from_numpy((n.sum() / n) ** power)
 
 
 def cost_sensitive(class_counts) -> Tensor:
-    """``n_min / n_c`` (spec 2.1)."""
+    """``n_min / n_c`` (cost-sensitive weights)."""
     n = np.asarray(class_counts, dtype=np.float64)
     return torch.from_numpy(n.min() / n)
 

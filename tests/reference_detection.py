@@ -1,4 +1,4 @@
-"""Oracles for the detection losses: straightforward float64 PyTorch written from the spec and
+"""Oracles for the detection losses: straightforward float64 PyTorch written from the papers and
 the official code's op chains. They never call longtail. Gradients come from autograd through
 these formulas, with the official code's ``.detach()``/constant factors where it has them."""
 
@@ -221,7 +221,8 @@ class Seesaw:
 def seesaw_analytic_grad(
     cls_score: Tensor, labels: Tensor, cum_samples: Tensor, p: float, q: float, eps: float
 ) -> Tensor:
-    """Spec section 0: ``(softmax(z + log S ⊙ (1-onehot)) − onehot) / N``, written directly."""
+    """Seesaw's gradient, ``(softmax(z + log S ⊙ (1-onehot)) − onehot) / N`` with ``S`` constant
+    (mmdetection detaches it), written directly."""
     n, c = cls_score.shape
     z = cls_score.detach()
     onehot = TF.one_hot(labels, c).double()

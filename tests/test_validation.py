@@ -1,5 +1,6 @@
-"""Issue 12 outside the samplers: one validation layer, NaN propagation, edge inputs, readers and
-CLI, and a transactional ``prepare_crt``. Each test pins one case the fuzz run reported."""
+"""Robustness to bad and extreme inputs outside the samplers: one validation layer, NaN propagation,
+edge inputs, readers and CLI, and a transactional ``prepare_crt``. Each test pins one case the fuzz
+run reported."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """``longtail.weights``: inverse frequency, cost-sensitive, effective number, DRW
-(spec 2.1, 2.3, 2.4)."""
+(Cui et al. 2019, arXiv:1901.05555; Cao et al. 2019, arXiv:1906.07413)."""
 
 from __future__ import annotations
 
@@ -147,7 +147,7 @@ def test_zero_count_policy():
     assert torch.isfinite(LW.drw(counts, 170)).all()
 
 
-# -- the normalisation pitfall of spec 2.1 -----------------------------------------------------
+# -- torch's weighted mean ignores a global rescaling of the weights ---------------------------
 
 
 def test_rescaled_weights_give_the_same_torch_weighted_mean():

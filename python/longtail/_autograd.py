@@ -132,7 +132,7 @@ def softmax_loss(input: Tensor, target: Tensor, **arguments) -> Tensor:
 
 
 # ---------------------------------------------------------------------------------------------
-# Sigmoid and detection losses (issue #4). Same pattern as above: an autograd Function for eager
+# Sigmoid and detection losses. Same pattern as above: an autograd Function for eager
 # calls and a custom op (with a fake implementation) under torch.compile. The ops never mutate
 # state: stateful losses (Seesaw, EQLv2) pass the per-class quantities they derive from their
 # buffers as inputs, and update the buffers with plain torch ops outside the op.

@@ -90,6 +90,7 @@ def _reduce(values: Tensor, reduction: str, divisor: Divisor | None) -> Tensor:
     """The sum of ``values`` in float64, divided by ``divisor`` for "mean", in values' dtype."""
     total = values.sum(dtype=torch.float64)
     if reduction == "mean":
+        assert divisor is not None, "a 'mean' reduction needs its divisor"
         total = total / divisor
     return total.to(values.dtype)
 

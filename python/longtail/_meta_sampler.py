@@ -1,5 +1,8 @@
-"""The Meta Sampler of BALMS (Ren et al. NeurIPS 2020; methods.md 1.6), re-exported from
-:mod:`longtail.samplers`."""
+"""The Meta Sampler of BALMS, re-exported from :mod:`longtail.samplers`.
+
+Ren et al., "Balanced Meta-Softmax for Long-Tailed Visual Recognition", NeurIPS 2020,
+arXiv:2007.10740; official code: jiawei-ren/BalancedMetaSoftmax-Classification
+``data/MetaSampler.py`` and ``run_networks.py`` (``meta_forward``)."""
 
 from __future__ import annotations
 
@@ -74,7 +77,7 @@ class _Draw:
 
 
 class MetaSampler(Sampler[list[int]]):
-    r"""The Meta Sampler of BALMS (Ren et al. NeurIPS 2020; methods.md 1.6): a batch sampler
+    r"""The Meta Sampler of BALMS (Ren et al. NeurIPS 2020, arXiv:2007.10740): a batch sampler
     with learnable per-class sampling logits :math:`w`, trained by a bilevel step so that a
     classifier trained on its batches does well on a class-balanced meta set.
 

@@ -1,4 +1,8 @@
-r"""BBN: Bilateral-Branch Network with cumulative learning (Zhou et al. CVPR 2020; methods.md 4.2).
+r"""BBN: Bilateral-Branch Network with cumulative learning.
+
+Zhou et al., "BBN: Bilateral-Branch Network with Cumulative Learning for Long-Tailed Visual
+Recognition", CVPR 2020, arXiv:1912.02413; official code: Megvii-Nanjing/BBN
+``lib/core/combiner.py`` (``bbn_mix``) and ``lib/backbone/resnet_cifar.py``.
 
 Two branches share the backbone except its last block. The *conventional* branch sees
 ordinary (uniformly shuffled) samples, the *reversed* branch samples drawn with

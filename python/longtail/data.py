@@ -1,5 +1,4 @@
-"""Long-tailed data sets, and readers for the annotation formats of the long-tailed benchmarks
-(methods.md section 5).
+"""Long-tailed data sets, and readers for the annotation formats of the long-tailed benchmarks.
 
 * :func:`long_tailed_counts` and :func:`long_tailed_subset` build the CIFAR-LT style splits with
   the exact arithmetic and sampling of the reference code (kaidic/LDAM-DRW ``imbalance_cifar.py``);
@@ -127,8 +126,8 @@ def long_tailed_counts(
 ) -> list[int]:
     r"""Per-class sample counts of a long-tailed split, class 0 the head.
 
-    The arithmetic of the reference code (LDAM-DRW ``get_img_num_per_cls``, methods.md 5),
-    integer for integer:
+    The arithmetic of the reference code (kaidic/LDAM-DRW ``imbalance_cifar.py``,
+    ``get_img_num_per_cls``), integer for integer:
 
     * ``"exp"``: :math:`n_i = \lfloor n_{max} \cdot (1/\rho)^{i/(C-1)} \rfloor`;
     * ``"step"``: the first ``C // 2`` classes get ``n_max``, the others
@@ -311,7 +310,8 @@ class _CIFARLT(Dataset):
 
 
 class CIFAR10LT(_CIFARLT):
-    """CIFAR-10-LT: torchvision's CIFAR-10 with a long-tailed training set (methods.md 5).
+    """CIFAR-10-LT: torchvision's CIFAR-10 with a long-tailed training set (Cao et al.,
+    NeurIPS 2019, arXiv:1906.07413; kaidic/LDAM-DRW ``imbalance_cifar.py``).
 
     The training split keeps :func:`long_tailed_subset` of the 50,000 images (12,406 at
     ``imbalance_ratio=100``, the images LDAM-DRW selects with ``seed=0``); the test split stays
@@ -336,7 +336,7 @@ class CIFAR10LT(_CIFARLT):
 
 
 class CIFAR100LT(_CIFARLT):
-    """CIFAR-100-LT: torchvision's CIFAR-100 with a long-tailed training set (methods.md 5).
+    """CIFAR-100-LT: torchvision's CIFAR-100 with a long-tailed training set.
 
     As :class:`CIFAR10LT`, over ``cifar-100-python``: 10,847 training images at
     ``imbalance_ratio=100``, 500 in the head class and 5 in the tail class.
@@ -605,8 +605,8 @@ def read_inaturalist(path: PathLike) -> INaturalistAnnotations:
 
 
 def lvis_groups(image_counts: ArrayLike) -> np.ndarray:
-    """LVIS frequency groups from per-category training *image* counts (methods.md 5): ``"r"``
-    (rare, 1–10 images), ``"c"`` (common, 11–100) and ``"f"`` (frequent, > 100). A category
+    """LVIS frequency groups from per-category training *image* counts (Gupta et al. 2019, LVIS):
+    ``"r"`` (rare, 1–10 images), ``"c"`` (common, 11–100) and ``"f"`` (frequent, > 100). A category
     with no training image is put with the rare ones, as LVIS's own ``frequency`` field does.
 
     Example:

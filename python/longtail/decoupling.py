@@ -1,4 +1,7 @@
-r"""Decoupling representation and classifier (Kang et al. ICLR 2020; methods.md 4.1).
+r"""Decoupling representation and classifier.
+
+Kang et al., "Decoupling Representation and Classifier for Long-Tailed Recognition", ICLR
+2020, arXiv:1910.09217; official code: facebookresearch/classifier-balancing.
 
 Stage 1 trains the whole network as usual (instance-balanced sampling, plain CE). Stage 2
 keeps the features and re-balances only the classifier, in one of four ways:
@@ -179,7 +182,8 @@ def tau_normalize(weight: Tensor, tau: float) -> Tensor:
 
 
 class TauNormClassifier(nn.Module):
-    r"""A post-hoc τ-normalised linear classifier without bias (methods.md 4.1):
+    r"""A post-hoc τ-normalised linear classifier without bias (Kang et al. 2020;
+    facebookresearch/classifier-balancing ``tau_norm.py``):
 
     .. math:: z = x \tilde W^\top, \qquad \tilde w_c = w_c / \lVert w_c \rVert_2^{\,\tau}
 
@@ -356,7 +360,8 @@ def search_tau(
 
 
 class LWSClassifier(nn.Module):
-    r"""Learnable weight scaling (methods.md 4.1; ``TauNormClassifier.py`` / ``cls_lws.yaml``):
+    r"""Learnable weight scaling (Kang et al. 2020; facebookresearch/classifier-balancing
+    ``models/TauNormClassifier.py`` and ``config/ImageNet_LT/cls_lws.yaml``):
 
     .. math:: z = (x W^\top + b) \odot f
 
@@ -420,8 +425,9 @@ class LWSClassifier(nn.Module):
 
 
 class NCMClassifier(nn.Module):
-    r"""Nearest-class-mean classifier (methods.md 4.1; ``KNNClassifier.py``,
-    ``get_knncentroids``). Build it with :meth:`fit` on the training features.
+    r"""Nearest-class-mean classifier (Kang et al. 2020; facebookresearch/classifier-balancing
+    ``models/KNNClassifier.py`` and ``run_networks.py::get_knncentroids``). Build it with
+    :meth:`fit` on the training features.
 
     Feature transform ``φ`` (``feat_type``):
 
@@ -566,10 +572,10 @@ def _reset(module: nn.Module) -> int:
 def prepare_crt(
     model: nn.Module, classifier: nn.Module | str, *, reinitialize: bool = True
 ) -> list[nn.Parameter]:
-    """Prepares classifier re-training (cRT, methods.md 4.1): freezes every parameter of
-    ``model`` except the classifier's, re-initialises the classifier (``reset_parameters()``
-    of each of its submodules, as a fresh ``nn.Linear`` — the official ``stage1_weights:
-    false``) and returns the classifier's parameters for the optimiser.
+    """Prepares classifier re-training (cRT, Kang et al. 2020; ``cls_crt.yaml``): freezes every
+    parameter of ``model`` except the classifier's, re-initialises the classifier
+    (``reset_parameters()`` of each of its submodules, as a fresh ``nn.Linear`` — the official
+    ``stage1_weights: false``) and returns the classifier's parameters for the optimiser.
 
     Train them with :class:`longtail.samplers.ClassAwareSampler` to get cRT. Only
     ``requires_grad`` changes: BatchNorm running statistics of the backbone still update in

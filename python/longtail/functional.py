@@ -273,7 +273,7 @@ def weighted_cross_entropy(
     label_smoothing: float = 0.0,
     normalization: str = "weight",
 ) -> Tensor:
-    """Class-weighted cross-entropy with weights from ``class_counts`` (spec 2.1, 2.3) or given.
+    """Class-weighted cross-entropy with weights from ``class_counts`` or given.
 
     Args:
         class_counts: per-class training counts; the weights come from ``weighting``:
@@ -428,7 +428,7 @@ def class_balanced_loss(
 
 
 # ---------------------------------------------------------------------------------------------
-# Sigmoid and detection losses (issue #4): sigmoid focal, class-balanced sigmoid/focal, EQL,
+# Sigmoid and detection losses: sigmoid focal, class-balanced sigmoid/focal, EQL,
 # EQLv2, Seesaw, softmax EQL and BAGS group softmax. Detection labels run over [0, C] with C the
 # background (mmdetection >= 2). "mean" follows mmdetection's weight_reduce_loss: the mean, or
 # sum / (avg_factor + eps) when an avg_factor is given (eps the float32 epsilon).

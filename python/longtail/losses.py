@@ -135,6 +135,8 @@ class WeightedCrossEntropyLoss(_SoftmaxFamilyLoss):
         >>> loss = WeightedCrossEntropyLoss([500, 50, 5])
         >>> out = loss(torch.randn(4, 3, requires_grad=True), torch.tensor([0, 1, 2, 2]))
         >>> out.backward()
+        >>> loss(torch.zeros(2, 3), torch.tensor([0, 2]))  # the weighted mean of log 3
+        tensor(1.0986)
     """
 
     def __init__(
@@ -174,10 +176,29 @@ class FocalLoss(_SoftmaxFamilyLoss):
     :math:`c_i` the (weighted) cross-entropy — :math:`-\alpha_y(1-p_y)^\gamma\log p_y` without
     weights; the LDAM-DRW ``FocalLoss`` with them. See :func:`longtail.functional.focal_loss`.
 
+    Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017, arXiv:1708.02002; the
+    weighted form is kaidic/LDAM-DRW ``losses.py`` (``FocalLoss``).
+
+    Args:
+        gamma: focusing exponent :math:`\gamma \ge 0` (2); ``gamma=0`` is cross-entropy.
+        alpha: per-class factors :math:`\alpha_c` outside the focal term, or one float for
+            every class; ``None`` (default) for none.
+        weight: per-class weights inside :math:`c_i` (e.g. the DRW weights of
+            :func:`longtail.weights.drw`), as in the LDAM-DRW code; assignable after
+            construction (``loss.weight = ...``).
+        reduction: ``"mean"`` (over the non-ignored samples), ``"sum"`` or ``"none"``.
+        ignore_index, label_smoothing: as in ``nn.CrossEntropyLoss``.
+
+    Shape:
+        input ``(N, C)`` or ``(N, C, d1, ...)``; target ``(N)`` or ``(N, d1, ...)`` class
+        indices; output a scalar, or the target's shape for ``reduction="none"``.
+
     Example::
 
         >>> loss = FocalLoss(gamma=2.0)
         >>> loss(torch.randn(4, 3, requires_grad=True), torch.tensor([0, 1, 2, 2])).backward()
+        >>> loss(torch.zeros(2, 3), torch.tensor([0, 2]))  # p_y = 1/3: (2/3)^2 log 3
+        tensor(0.4883)
     """
 
     def __init__(
@@ -218,10 +239,32 @@ class ClassBalancedLoss(_SoftmaxFamilyLoss):
     official sigmoid-based types, also divided by N; see
     :func:`longtail.functional.class_balanced_loss`.
 
+    Cui et al., "Class-Balanced Loss Based on Effective Number of Samples", CVPR 2019,
+    arXiv:1901.05555; official code richardaecn/class-balanced-loss ``src/cifar_main.py``.
+
+    Args:
+        class_counts: per-class training counts :math:`n_c`.
+        beta: :math:`\beta \in [0, 1]` of the weights :math:`(1-\beta)/(1-\beta^{n_c})`
+            (0.9999); ``beta=0`` is plain cross-entropy.
+        gamma: focusing exponent of ``loss_type="focal"`` (1.0).
+        loss_type: ``"softmax"`` (default), ``"sigmoid"`` or ``"focal"``.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+        ignore_index, label_smoothing: as in ``nn.CrossEntropyLoss`` (``label_smoothing`` 0
+            for the sigmoid types).
+        normalization: ``"count"`` (divide ``"mean"`` by N, the official code's; default) or
+            ``"weight"`` (divide by :math:`\sum_i w_{y_i}`, torch's ``CE(weight=w)``).
+
+    Shape:
+        input ``(N, C)`` or ``(N, C, d1, ...)``; target ``(N)`` or ``(N, d1, ...)`` class
+        indices; output a scalar, or for ``reduction="none"`` the target's shape
+        (``"softmax"``) or the input's (``"sigmoid"``, ``"focal"``).
+
     Example::
 
         >>> loss = ClassBalancedLoss([500, 50, 5], beta=0.999)
         >>> loss(torch.randn(4, 3, requires_grad=True), torch.tensor([0, 1, 2, 2])).backward()
+        >>> round(loss.weight.sum().item(), 6)  # the weights are normalised to sum to C
+        3.0
     """
 
     def __init__(
@@ -268,10 +311,28 @@ class LDAMLoss(_SoftmaxFamilyLoss):
 
     For DRW assign the epoch's weights: ``loss.weight = longtail.weights.drw(counts, epoch)``.
 
+    Cao et al., "Learning Imbalanced Datasets with Label-Distribution-Aware Margin Loss",
+    NeurIPS 2019, arXiv:1906.07413; official code kaidic/LDAM-DRW ``losses.py``
+    (``LDAMLoss``). The margin is subtracted before the scaling by :math:`s`.
+
+    Args:
+        class_counts: per-class training counts :math:`n_c`.
+        max_margin: the margin of the rarest class (0.5).
+        scale: :math:`s > 0` (30).
+        weight: per-class weights, torch's weighted mean (``None``: unweighted); assignable
+            after construction, as DRW does each epoch.
+        reduction, ignore_index, label_smoothing: as in ``nn.CrossEntropyLoss``.
+
+    Shape:
+        input ``(N, C)`` or ``(N, C, d1, ...)``; target ``(N)`` or ``(N, d1, ...)`` class
+        indices; output a scalar, or the target's shape for ``reduction="none"``.
+
     Example::
 
         >>> loss = LDAMLoss([500, 50, 5], max_margin=0.5, scale=30.0)
         >>> loss(torch.randn(4, 3, requires_grad=True), torch.tensor([0, 1, 2, 2])).backward()
+        >>> loss.margins  # m_c ∝ n_c^(-1/4), the largest max_margin
+        tensor([0.1581, 0.2812, 0.5000], dtype=torch.float64)
     """
 
     def __init__(
@@ -299,12 +360,30 @@ class LDAMLoss(_SoftmaxFamilyLoss):
 
 
 class LogitAdjustedLoss(_SoftmaxFamilyLoss):
-    r"""Logit-adjusted loss (Menon et al.): :math:`\mathrm{CE}(z + \log(\pi^\tau + 10^{-12}), y)`.
+    r"""Logit-adjusted loss (Menon et al.): :math:`\mathrm{CE}(z + \log(\pi^\tau + 10^{-12}), y)`
+    with :math:`\pi = n / \sum_c n_c`. The :math:`10^{-12}` inside the log keeps empty classes
+    finite; ``tau=0`` or uniform counts give plain cross-entropy. At test time use the raw
+    logits. See :func:`longtail.functional.logit_adjusted_loss`.
+
+    Menon et al., "Long-tail learning via logit adjustment", ICLR 2021, arXiv:2007.07314;
+    official code google-research/google-research ``logit_adjustment/utils.py``.
+
+    Args:
+        class_counts: per-class training counts :math:`n_c`.
+        tau: the exponent :math:`\tau` of the prior (1.0).
+        weight: per-class weights, torch's weighted mean (``None``: unweighted).
+        reduction, ignore_index, label_smoothing: as in ``nn.CrossEntropyLoss``.
+
+    Shape:
+        input ``(N, C)`` or ``(N, C, d1, ...)``; target ``(N)`` or ``(N, d1, ...)`` class
+        indices; output a scalar, or the target's shape for ``reduction="none"``.
 
     Example::
 
         >>> loss = LogitAdjustedLoss([500, 50, 5], tau=1.0)
         >>> loss(torch.randn(4, 3, requires_grad=True), torch.tensor([0, 1, 2, 2])).backward()
+        >>> loss(torch.zeros(2, 3), torch.tensor([0, 2]))  # -(log(500/555) + log(5/555)) / 2
+        tensor(2.4069)
     """
 
     def __init__(
@@ -331,11 +410,28 @@ class LogitAdjustedLoss(_SoftmaxFamilyLoss):
 class BalancedSoftmaxLoss(_SoftmaxFamilyLoss):
     r"""Balanced Softmax (Ren et al.): :math:`\mathrm{CE}(z + \log n, y)`, i.e.
     :math:`\hat p_y = n_y e^{z_y} / \sum_j n_j e^{z_j}`. Use plain softmax at test time.
+    A class with :math:`n = 0` never gets probability (a target of it has loss ``+inf``). See
+    :func:`longtail.functional.balanced_softmax_loss`.
+
+    Ren et al., "Balanced Meta-Softmax for Long-Tailed Visual Recognition", NeurIPS 2020,
+    arXiv:2007.10740; official code jiawei-ren/BalancedMetaSoftmax-Classification
+    ``loss/BalancedSoftmaxLoss.py``.
+
+    Args:
+        class_counts: per-class training counts :math:`n_c` (raw counts, not frequencies).
+        weight: per-class weights, torch's weighted mean (``None``: unweighted).
+        reduction, ignore_index, label_smoothing: as in ``nn.CrossEntropyLoss``.
+
+    Shape:
+        input ``(N, C)`` or ``(N, C, d1, ...)``; target ``(N)`` or ``(N, d1, ...)`` class
+        indices; output a scalar, or the target's shape for ``reduction="none"``.
 
     Example::
 
         >>> loss = BalancedSoftmaxLoss([500, 50, 5])
         >>> loss(torch.randn(4, 3, requires_grad=True), torch.tensor([0, 1, 2, 2])).backward()
+        >>> loss(torch.zeros(2, 3), torch.tensor([0, 2]))  # -(log(500/555) + log(5/555)) / 2
+        tensor(2.4069)
     """
 
     def __init__(
@@ -358,7 +454,7 @@ class BalancedSoftmaxLoss(_SoftmaxFamilyLoss):
 
 
 # ---------------------------------------------------------------------------------------------
-# Sigmoid and detection losses (issue #4). Stateful losses (EQLv2, Seesaw) keep their state in
+# Sigmoid and detection losses. Stateful losses (EQLv2, Seesaw) keep their state in
 # buffers, update it once per training step with plain torch ops after the kernel accepted the
 # batch, and sum each step's increment across ranks when torch.distributed is initialised.
 # ---------------------------------------------------------------------------------------------
@@ -459,7 +555,8 @@ class EqualizationLoss(nn.Module):
         reduction: ``"mean"`` (divide by N), ``"sum"`` or ``"none"``.
 
     Shape:
-        input ``(N, C)``; target ``(N)`` labels in ``[0, C]`` (``C`` = background).
+        input ``(N, C)``; target ``(N)`` labels in ``[0, C]`` (``C`` = background); output a
+        scalar, or ``(N, C)`` for ``reduction="none"``.
 
     Example::
 
@@ -516,7 +613,8 @@ class EQLv2Loss(_StatefulLoss):
             ``torch.distributed`` is initialised.
 
     Shape:
-        input ``(N, C+1)``; target ``(N)`` labels in ``[0, C]`` (``C`` = background).
+        input ``(N, C+1)``; target ``(N)`` labels in ``[0, C]`` (``C`` = background); output a
+        scalar, or ``(N, C+1)`` for ``reduction="none"``.
 
     Example::
 
@@ -703,6 +801,10 @@ class SoftmaxEqualizationLoss(nn.Module):
         generator: the source of the random drops (``None``: torch's global generator).
         reduction, ignore_index: as in ``nn.CrossEntropyLoss``.
 
+    Shape:
+        input ``(N, C)``; target ``(N)`` class indices in ``[0, C)``; ``beta`` (the drop mask,
+        optional) ``(N, C)``; output a scalar, or ``(N)`` for ``reduction="none"``.
+
     Example::
 
         >>> loss = SoftmaxEqualizationLoss([0.7, 0.299, 0.001],
@@ -775,7 +877,7 @@ class GroupSoftmaxLoss(nn.Module):
 
     Shape:
         input ``(N, C + 1 + G)`` with G = ``len(bin_split) + 2`` groups; target ``(N)`` labels
-        in ``[0, C]`` (C = background).
+        in ``[0, C]`` (C = background); output a scalar, or ``(N)`` for ``reduction="none"``.
 
     Example::
 

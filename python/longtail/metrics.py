@@ -1,5 +1,7 @@
 """Evaluation for long-tailed classification: accuracy over all samples, per class, and over the
-many-, medium- and few-shot classes (methods.md 4.1 and 5).
+many-, medium- and few-shot classes (more than 100, 20 to 100, and fewer than 20 training
+samples), as in Kang et al., "Decoupling Representation and Classifier for Long-Tailed
+Recognition", ICLR 2020, arXiv:1910.09217.
 
 The definitions follow the decoupling code (facebookresearch/classifier-balancing ``utils.py``,
 ``shot_acc``, and ``mic_acc_cal`` for the overall top-1):
@@ -119,7 +121,9 @@ def _per_class_correct(preds: Tensor, target: Tensor, num_classes: int) -> tuple
     return correct, total
 
 
-def _summarize(correct: Tensor, total: Tensor, counts: Tensor, many: float, few: float) -> dict:
+def _summarize(
+    correct: Tensor, total: Tensor, counts: Tensor, many: float, few: float
+) -> dict[str, Any]:
     correct = correct.to("cpu", torch.float64)
     total = total.to("cpu", torch.float64)
     present = total > 0

@@ -1,4 +1,4 @@
-"""Re-sampling for long-tailed datasets (methods.md section 1), as ``Sampler[int]`` classes.
+"""Re-sampling for long-tailed datasets, as ``Sampler[int]`` classes.
 
 Every sampler streams its epoch's indices from the Rust core (GIL released), in fixed
 chunks, as a function of ``(seed, epoch)`` alone: no global random state (except
@@ -637,7 +637,7 @@ class _ClassWeightedSampler(_LabelSampler):
 
 
 class ClassBalancedSampler(_ClassWeightedSampler):
-    r"""Class-balanced sampling (methods.md 1.2, :math:`q = 0`): i.i.d. draws of a class
+    r"""Class-balanced sampling (the power family with :math:`q = 0`): i.i.d. draws of a class
     uniformly, :math:`p_j = 1/C` over the ``C`` classes present, then of a uniformly random
     sample of that class.
 
@@ -657,7 +657,7 @@ class ClassBalancedSampler(_ClassWeightedSampler):
 
 
 class PowerSampler(_ClassWeightedSampler):
-    r"""The power family of methods.md 1.2: i.i.d. draws of class ``j`` with probability
+    r"""The power family of class-level sampling: i.i.d. draws of class ``j`` with probability
     :math:`p_j = n_j^q / \sum_i n_i^q`, then of a uniformly random sample of it.
 
     ``q = 1`` is instance-balanced sampling (ordinary shuffling with replacement), ``q = 0``
@@ -746,7 +746,8 @@ class SquareRootSampler(PowerSampler):
 
 
 class ProgressivelyBalancedSampler(_ClassWeightedSampler):
-    r"""Progressively-balanced sampling (Kang et al. 2020; methods.md 1.4), driven by
+    r"""Progressively-balanced sampling (Kang et al. ICLR 2020, arXiv:1910.09217;
+    facebookresearch/classifier-balancing ``data/ClassPrioritySampler.py``), driven by
     :meth:`set_epoch`:
 
     .. math::
@@ -806,7 +807,8 @@ class ProgressivelyBalancedSampler(_ClassWeightedSampler):
 
 
 class ReversedSampler(_ClassWeightedSampler):
-    r"""BBN's reversed sampling (methods.md 1.5): i.i.d. draws of class ``j`` with probability
+    r"""BBN's reversed sampling (Zhou et al. CVPR 2020, arXiv:1912.02413; Megvii-Nanjing/BBN
+    ``lib/dataset/imbalance_cifar.py``): i.i.d. draws of class ``j`` with probability
     :math:`\propto n_{max} / n_j`, then of a uniformly random sample of it (with replacement).
     The epoch has ``N`` draws, one per conventional sample, as BBN's dataset returns a reversed
     sample alongside each conventional one.
@@ -831,8 +833,9 @@ class ReversedSampler(_ClassWeightedSampler):
 
 
 class ClassAwareSampler(_LabelSampler):
-    r"""Class-aware sampling with the exact cycling of the decoupling code (Shen et al. 2016;
-    ``ClassAwareSampler`` of facebookresearch/classifier-balancing; methods.md 1.3).
+    r"""Class-aware sampling with the exact cycling of the decoupling code (Shen et al.,
+    "Relay Backpropagation for Effective Learning of Deep Convolutional Neural Networks", ECCV
+    2016, arXiv:1512.05830; facebookresearch/classifier-balancing ``data/ClassAwareSampler.py``).
 
     Classes are visited in a random permutation that is reshuffled at the start of every pass
     (the first included); each visit takes the next ``samples_per_class`` samples from that
@@ -1120,7 +1123,8 @@ class _ResamplingSampler(_LabelSampler):
 
 
 class RandomOverSampler(_ResamplingSampler):
-    r"""Random over-sampling (methods.md 1.1) with imbalanced-learn's ``sampling_strategy``.
+    r"""Random over-sampling (each class brought up to a target count) with imbalanced-learn's
+    ``sampling_strategy``.
 
     Every original sample is kept, and each class chosen by the strategy gets duplicates drawn
     with replacement from its own samples, redrawn every epoch; the epoch is shuffled. The
@@ -1151,7 +1155,8 @@ class RandomOverSampler(_ResamplingSampler):
 
 
 class RandomUnderSampler(_ResamplingSampler):
-    r"""Random under-sampling (methods.md 1.1) with imbalanced-learn's ``sampling_strategy``.
+    r"""Random under-sampling (each class cut down to a target count) with imbalanced-learn's
+    ``sampling_strategy``.
 
     Each class chosen by the strategy keeps a uniformly random subset of its samples (drawn
     without replacement, anew every epoch); the others keep all theirs. The epoch is
@@ -1188,7 +1193,8 @@ def repeat_factors(
     image_labels: Sequence[Sequence[int]], threshold: float = 0.001, sqrt: bool = True
 ) -> np.ndarray:
     r"""LVIS per-image repeat factors (Gupta et al. 2019; detectron2's
-    ``repeat_factors_from_category_frequency``; methods.md 1.7).
+    ``repeat_factors_from_category_frequency`` in
+    ``detectron2/data/samplers/distributed_sampler.py``).
 
     With :math:`f_c` the fraction of images whose label set contains category ``c``
     (duplicates inside an image count once), :math:`r_c = \max(1, \sqrt{t / f_c})` (or
@@ -1230,7 +1236,9 @@ def repeat_factors(
 
 
 class RepeatFactorSampler(_EpochSampler):
-    r"""LVIS repeat-factor sampling (methods.md 1.7): image ``I`` appears about ``r_I`` times
+    r"""LVIS repeat-factor sampling (Gupta et al., "LVIS: A Dataset for Large Vocabulary
+    Instance Segmentation", CVPR 2019, arXiv:1908.03195; detectron2's
+    ``RepeatFactorTrainingSampler``): image ``I`` appears about ``r_I`` times
     per epoch, then the epoch is shuffled.
 
     ``rounding="stochastic"`` is detectron2's ``RepeatFactorTrainingSampler``:
@@ -1278,6 +1286,6 @@ class RepeatFactorSampler(_EpochSampler):
         return _core.repeat_factor_stream(self.repeat_factors, self.rounding, self.seed, epoch)
 
 
-from longtail._meta_sampler import MetaSampler  # noqa: E402  (BALMS; issue #5)
+from longtail._meta_sampler import MetaSampler  # noqa: E402  (it imports from this module)
 
 __all__ += ["MetaSampler"]

@@ -12,7 +12,7 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from torch import Tensor
@@ -184,7 +184,8 @@ def describe(
         tail_share=float(counts[is_few].sum() / total),
         many=many,
         few=few,
-        group_names=tuple(group_names),
+        # A list is accepted too (the annotation names what is printed: three groups).
+        group_names=cast("tuple[str, str, str]", tuple(group_names)),
     )
 
 
@@ -203,7 +204,7 @@ def _new_figure(figsize: tuple[float, float]) -> Figure:
     return Figure(figsize=figsize, layout="constrained")
 
 
-def _save(fig: Figure, path: str | os.PathLike | None) -> None:
+def _save(fig: Figure, path: str | os.PathLike[str] | None) -> None:
     if path is not None:
         fig.savefig(path, dpi=120)
 
@@ -212,7 +213,7 @@ def plot_class_histogram(
     class_counts: ArrayLike,
     many: float = 100,
     few: float = 20,
-    path: str | os.PathLike | None = None,
+    path: str | os.PathLike[str] | None = None,
     title: str | None = None,
     group_names: tuple[str, str, str] = SHOT_NAMES,
 ) -> Figure:
@@ -270,7 +271,7 @@ def plot_per_class_accuracy(
     class_counts: ArrayLike,
     many: float = 100,
     few: float = 20,
-    path: str | os.PathLike | None = None,
+    path: str | os.PathLike[str] | None = None,
     title: str | None = None,
     group_names: tuple[str, str, str] = SHOT_NAMES,
 ) -> Figure:

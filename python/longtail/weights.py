@@ -1,4 +1,9 @@
-"""Per-class weights for re-weighting losses (spec sections 2.1, 2.3, 2.4).
+"""Per-class weights for re-weighting losses: inverse class frequency, cost-sensitive, the
+effective number of Cui et al. ("Class-Balanced Loss Based on Effective Number of Samples",
+CVPR 2019, arXiv:1901.05555; official code richardaecn/class-balanced-loss
+``src/cifar_main.py``) and its deferred schedule, DRW (Cao et al., "Learning Imbalanced
+Datasets with Label-Distribution-Aware Margin Loss", NeurIPS 2019, arXiv:1906.07413;
+official code kaidic/LDAM-DRW ``cifar_train.py``).
 
 Each function returns a float tensor (float32 unless ``dtype`` says otherwise) that works both
 with longtail's losses and with ``torch.nn.CrossEntropyLoss(weight=...)``.
@@ -115,9 +120,9 @@ def drw(
 
 
 class DeferredReweighting:
-    r"""The per-epoch class weights of deferred re-weighting (DRW; Cao et al. NeurIPS 2019;
-    methods.md 2.4): all ones before ``start_epoch``, then the class-balanced weights
-    :func:`effective_number` with ``beta`` (normalised to sum to C).
+    r"""The per-epoch class weights of deferred re-weighting (DRW; Cao et al. NeurIPS 2019,
+    arXiv:1906.07413, kaidic/LDAM-DRW ``cifar_train.py``): all ones before ``start_epoch``, then the
+    class-balanced weights :func:`effective_number` with ``beta`` (normalised to sum to C).
 
     .. math::
         w_c(e) = \begin{cases} 1 & e < e_0 \\

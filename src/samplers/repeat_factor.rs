@@ -1,4 +1,5 @@
-//! LVIS repeat-factor sampling (Gupta et al. 2019; methods.md 1.7).
+//! LVIS repeat-factor sampling (Gupta et al., "LVIS: A Dataset for Large Vocabulary Instance
+//! Segmentation", CVPR 2019, arXiv:1908.03195).
 //!
 //! Repeat factors follow detectron2's `repeat_factors_from_category_frequency`; an epoch
 //! repeats image `I` either `floor(r_I) + Bernoulli(frac(r_I))` times (detectron2's stochastic

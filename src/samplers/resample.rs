@@ -1,4 +1,4 @@
-//! Random over-sampling and random under-sampling (methods.md 1.1) to per-class target counts.
+//! Random over-sampling and random under-sampling to per-class target counts.
 //!
 //! A class whose target is at least its size keeps every original and adds
 //! `target − n_c` duplicates drawn with replacement; a class whose target is smaller keeps a

@@ -1,4 +1,4 @@
-"""``balanced_softmax_loss`` / ``BalancedSoftmaxLoss`` (Ren et al., spec 3.2)."""
+"""``balanced_softmax_loss`` / ``BalancedSoftmaxLoss`` (Ren et al. 2020, arXiv:2007.10740)."""
 
 from __future__ import annotations
 
@@ -200,7 +200,7 @@ def test_extreme_logits(reduction, gen):
 
 
 def test_zero_count_class(gen):
-    """Documented (spec 3.2): offset −inf; the class gets no probability, a sample of it has
+    """Documented: a zero count gives offset −inf; the class gets no probability, a sample of it has
     loss +inf, the other samples are finite, with the gradient of CE over the other classes."""
     x = make_logits((4, 3), gen)
     y = torch.tensor([0, 1, 2, 0])

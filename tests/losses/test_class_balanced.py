@@ -1,4 +1,5 @@
-"""``class_balanced_loss`` / ``ClassBalancedLoss`` (Cui et al., spec 2.3), softmax type."""
+"""``class_balanced_loss`` / ``ClassBalancedLoss`` (Cui et al. 2019, arXiv:1901.05555), softmax
+type."""
 
 from __future__ import annotations
 

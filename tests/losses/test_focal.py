@@ -1,4 +1,4 @@
-"""``focal_loss`` / ``FocalLoss``: softmax focal loss, classic and LDAM-DRW (spec 2.2)."""
+"""``focal_loss`` / ``FocalLoss``: softmax focal loss, classic and LDAM-DRW (arXiv:1708.02002)."""
 
 from __future__ import annotations
 

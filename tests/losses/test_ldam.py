@@ -1,4 +1,4 @@
-"""``ldam_loss`` / ``ldam_margins`` / ``LDAMLoss`` (Cao et al., with DRW; spec 2.4)."""
+"""``ldam_loss`` / ``ldam_margins`` / ``LDAMLoss`` (Cao et al. 2019, arXiv:1906.07413, with DRW)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """``logit_adjusted_loss`` / ``logit_adjustments`` / ``logit_adjust`` / ``LogitAdjustedLoss``
-(Menon et al., spec 3.1)."""
+(Menon et al. 2021, arXiv:2007.07314)."""
 
 from __future__ import annotations
 

@@ -60,7 +60,8 @@ def test_classification_value_and_analytic_grad(p, q, backend):
     want, gw = _grad(lambda z: ref.seesaw_ce(z, y, None, counts, p, q, 1e-2), x)
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(gg, gw, rtol=1e-10, atol=1e-13)
-    # The spec's closed form of the gradient (softmax of the adjusted logits minus one-hot).
+    # The closed form of the gradient with the factors S held constant (softmax of the adjusted
+    # logits minus one-hot).
     torch.testing.assert_close(gg, ref.seesaw_analytic_grad(x, y, counts, p, q, 1e-2))
 
 

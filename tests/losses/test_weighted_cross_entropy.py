@@ -1,4 +1,5 @@
-"""``weighted_cross_entropy`` / ``WeightedCrossEntropyLoss`` (spec 0, 2.1)."""
+"""``weighted_cross_entropy`` / ``WeightedCrossEntropyLoss`` (inverse-frequency and cost-sensitive
+weights)."""
 
 from __future__ import annotations
 
@@ -179,7 +180,7 @@ def test_uniform_counts_is_plain_cross_entropy(weighting, reduction, gen):
 
 
 def test_inverse_frequency_equals_cost_sensitive_under_weight_normalization(gen):
-    """Spec 2.1 pitfall: N/n_c and n_min/n_c give the same loss under torch's weighted mean and
+    """N/n_c and n_min/n_c give the same loss under torch's weighted mean and
     differ by the factor N/n_min when dividing by the count."""
     x, y = make_logits((16, 5), gen), make_target((16, 5), gen)
     counts = [400, 200, 50, 20, 5]

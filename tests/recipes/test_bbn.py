@@ -1,4 +1,5 @@
-"""BBN (methods.md 4.2 and 1.5): cumulative α, mixing, loss and the bilateral data path."""
+"""BBN (Zhou et al. CVPR 2020, arXiv:1912.02413): cumulative α, mixing, loss and the bilateral data
+path."""
 
 from __future__ import annotations
 

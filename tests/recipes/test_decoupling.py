@@ -1,4 +1,5 @@
-"""Decoupling (methods.md 4.1): τ-norm, LWS, NCM and cRT against float64 formulations."""
+"""Decoupling (Kang et al. ICLR 2020, arXiv:1910.09217): τ-norm, LWS, NCM and cRT against float64
+formulations."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Deferred re-weighting (methods.md 2.4) through DeferredReweighting, and its use with LDAM."""
+"""Deferred re-weighting (Cao et al. NeurIPS 2019, arXiv:1906.07413) through
+DeferredReweighting, and its use with LDAM."""
 
 from __future__ import annotations
 

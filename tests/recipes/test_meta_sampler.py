@@ -1,5 +1,6 @@
-"""Meta Sampler (methods.md 1.6): initialisation, class law, Gumbel draws and the bilevel step
-against a hand-written float64 version of the official ``meta_forward``."""
+"""Meta Sampler (BALMS, Ren et al. NeurIPS 2020, arXiv:2007.10740): initialisation, class law,
+Gumbel draws and the bilevel step against a hand-written float64 version of the official
+``meta_forward``."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Issue 12 for the Meta Sampler: ``step`` and ``load_state_dict`` check everything before they
-change anything, so a rejected call followed by a good one equals the good one alone."""
+"""Robustness of the Meta Sampler to bad inputs: ``step`` and ``load_state_dict`` check everything
+before they change anything, so a rejected call followed by a good one equals the good one alone."""
 
 from __future__ import annotations
 

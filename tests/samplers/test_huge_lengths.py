@@ -1,4 +1,4 @@
-"""Issue 12: a huge length never kills the process. Each case runs in a child process (so an
+"""A huge length never kills the process. Each case runs in a child process (so an
 abort would show as a signal, not take the test run down): the child builds the sampler, takes
 a few items with ``itertools.islice``, checks ``len`` and that the whole array is refused with
 a ``MemoryError`` naming its size, and exits 0."""

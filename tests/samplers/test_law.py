@@ -1,4 +1,4 @@
-"""Each sampler's law against the specification (methods.md section 1): chi-square tests of
+"""Each sampler's law against the class probabilities its docstring states: chi-square tests of
 class and instance frequencies at significance ALPHA with fixed seeds, and exact per-epoch
 counts where the method makes them exact."""
 
@@ -23,7 +23,7 @@ def class_counts(indices: np.ndarray) -> np.ndarray:
 
 
 def spec_power(q: float) -> np.ndarray:
-    # p_j ∝ n_j^q with 0^q = 0 for empty classes (methods.md 1.2 pitfall).
+    # p_j ∝ n_j^q with 0^q = 0 for empty classes (not 0^0 = 1, which would sample them at q = 0).
     p = np.where(PRESENT, np.power(N_J, q, where=PRESENT, out=np.zeros_like(N_J)), 0.0)
     return p / p.sum()
 

@@ -1,6 +1,7 @@
-"""Issues 10 and 12 for the samplers: integer and seed validation, exact and transactional
-``load_state_dict``, WeightedRandomSampler's RNG and zero-weight behaviour, imbalanced-learn's
-rules for the random over/under-samplers, and streamed epochs equal to the whole arrays."""
+"""Robustness of the samplers to bad and extreme inputs: integer and seed validation, exact and
+transactional ``load_state_dict``, WeightedRandomSampler's RNG and zero-weight behaviour,
+imbalanced-learn's rules for the random over/under-samplers, and streamed epochs equal to the whole
+arrays."""
 
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ def register(registry: Any = None) -> None:
     Example::
 
         >>> from mmengine.registry import Registry
-        >>> MODELS = Registry("model", scope="mmdet")
+        >>> MODELS = Registry("model", scope="myproject")  # e.g. mmdet.registry.MODELS
         >>> register(MODELS)
         >>> MODELS.build(dict(type="longtail.SeesawLoss", num_classes=3)).num_classes
         3

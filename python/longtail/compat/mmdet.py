@@ -91,6 +91,7 @@ class SeesawLoss(_losses.SeesawLoss):
     custom_cls_channels = True
     custom_activation = True
     custom_accuracy = True
+    cum_samples: Tensor  # a buffer (nn.Module.__getattr__ types it Tensor | Module)
 
     def __init__(
         self,
@@ -191,6 +192,7 @@ class SeesawLoss(_losses.SeesawLoss):
             ignore_index=-100,
             return_dict=True,
         )
+        assert isinstance(out, dict)  # return_dict=True
         # Committed only once the kernel accepted the batch (mmdetection counts first, then
         # computes; a rejected batch here changes no state).
         self.cum_samples.copy_(counts)

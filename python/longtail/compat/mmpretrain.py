@@ -64,6 +64,8 @@ class SeesawLoss(_losses.SeesawLoss):
         >>> loss(torch.randn(4, 3, requires_grad=True), torch.tensor([0, 0, 1, 2])).backward()
     """
 
+    cum_samples: Tensor  # a buffer (nn.Module.__getattr__ types it Tensor | Module)
+
     def __init__(
         self,
         use_sigmoid: bool = False,
@@ -136,6 +138,7 @@ class SeesawLoss(_losses.SeesawLoss):
             ignore_index=-100,
             return_dict=False,
         )
+        assert isinstance(loss, Tensor)  # return_dict=False
         self.cum_samples.copy_(counts)  # only once the kernel accepted the batch
         return self.loss_weight * _divide(loss, avg, reduction)
 
@@ -229,10 +232,11 @@ def register(registry=None) -> None:
 
     if registry is None:
         try:
-            from mmpretrain.registry import MODELS as registry
+            from mmpretrain.registry import MODELS
         except ImportError as err:
             raise ImportError(
                 "register() without a registry needs mmpretrain installed; pass an mmengine "
                 "Registry explicitly otherwise"
             ) from err
+        registry = MODELS
     _registry.add(registry, _LOSSES)
