@@ -1278,6 +1278,6 @@ class RepeatFactorSampler(_EpochSampler):
         return _core.repeat_factor_stream(self.repeat_factors, self.rounding, self.seed, epoch)
 
 
-from longtail._meta_sampler import MetaSampler  # noqa: E402  (BALMS; issue #5)
+from longtail.samplers.meta import MetaSampler  # noqa: E402  (BALMS)
 
 __all__ += ["MetaSampler"]
