@@ -39,7 +39,9 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from longtail._validation import ArrayLike, check_int, check_real, check_reduction
-from longtail.samplers import ReversedSampler, WeightedSampler, _LabelSampler
+from longtail.samplers._base import _LabelSampler
+from longtail.samplers.class_weighted import ReversedSampler
+from longtail.samplers.weighted import WeightedSampler
 
 __all__ = [
     "BBNClassifier",

@@ -1,5 +1,8 @@
-"""The Meta Sampler of BALMS (Ren et al. NeurIPS 2020; methods.md 1.6), re-exported from
-:mod:`longtail.samplers`."""
+"""The Meta Sampler of BALMS (Ren et al. NeurIPS 2020, "Balanced Meta-Softmax for Long-Tailed
+Visual Recognition"; official code jiawei-ren/BalancedMetaSoftmax): :class:`MetaSampler`, a
+batch sampler with learnable per-class logits trained by a bilevel step through Gumbel-softmax
+draws (Jang et al. ICLR 2017; the conditional Gumbel of Maddison et al. 2014 and Tucker et al.
+2017), re-exported from :mod:`longtail.samplers`."""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from torch.utils.data import Sampler
 
 from longtail import _core
 from longtail._checks import I64_MAX, U64_MAX, check_int, check_seed
-from longtail.samplers import ArrayLike, _as_labels, _distributed_default
+from longtail.samplers._base import ArrayLike, _as_labels, _distributed_default
 
 __all__ = ["MetaSampler"]
 
