@@ -9,7 +9,7 @@
   with the groups taken from the training labels.
 * ``longtail demo``: which method helps. Trains a small network with cross-entropy and with
   the package's methods on a long-tailed data set and prints their accuracies
-  (:mod:`longtail.examples.demo`).
+  (:mod:`longtail.cli.demo`).
 
 Errors in the input (a missing file, malformed JSON, an empty directory, mismatched lengths)
 print one line to stderr and exit with status 1; usage errors exit with status 2.
@@ -226,7 +226,7 @@ def _check_device(device: str) -> None:
 def _cmd_demo(args: argparse.Namespace) -> int:
     import torch
 
-    from longtail.examples import demo
+    from longtail.cli import demo
 
     if args.data == "cifar100":
         if args.root is None:
