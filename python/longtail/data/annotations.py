@@ -167,8 +167,8 @@ def read_inaturalist(path: PathLike) -> INaturalistAnnotations:
 
 
 def lvis_groups(image_counts: ArrayLike) -> np.ndarray:
-    """LVIS frequency groups from per-category training *image* counts (methods.md 5): ``"r"``
-    (rare, 1–10 images), ``"c"`` (common, 11–100) and ``"f"`` (frequent, > 100). A category
+    """LVIS frequency groups (Gupta et al. CVPR 2019) from per-category training *image* counts:
+    ``"r"`` (rare, 1–10 images), ``"c"`` (common, 11–100) and ``"f"`` (frequent, > 100). A category
     with no training image is put with the rare ones, as LVIS's own ``frequency`` field does.
 
     Example:

@@ -103,7 +103,8 @@ class _CIFARLT(Dataset):
 
 
 class CIFAR10LT(_CIFARLT):
-    """CIFAR-10-LT: torchvision's CIFAR-10 with a long-tailed training set (methods.md 5).
+    """CIFAR-10-LT: torchvision's CIFAR-10 with a long-tailed training set (Cao et al.
+    NeurIPS 2019).
 
     The training split keeps :func:`long_tailed_subset` of the 50,000 images (12,406 at
     ``imbalance_ratio=100``, the images LDAM-DRW selects with ``seed=0``); the test split stays
@@ -128,7 +129,8 @@ class CIFAR10LT(_CIFARLT):
 
 
 class CIFAR100LT(_CIFARLT):
-    """CIFAR-100-LT: torchvision's CIFAR-100 with a long-tailed training set (methods.md 5).
+    """CIFAR-100-LT: torchvision's CIFAR-100 with a long-tailed training set (Cao et al.
+    NeurIPS 2019).
 
     As :class:`CIFAR10LT`, over ``cifar-100-python``: 10,847 training images at
     ``imbalance_ratio=100``, 500 in the head class and 5 in the tail class.

@@ -50,7 +50,7 @@ def long_tailed_counts(
 ) -> list[int]:
     r"""Per-class sample counts of a long-tailed split, class 0 the head.
 
-    The arithmetic of the reference code (LDAM-DRW ``get_img_num_per_cls``, methods.md 5),
+    The arithmetic of the reference code (kaidic/LDAM-DRW ``get_img_num_per_cls``),
     integer for integer:
 
     * ``"exp"``: :math:`n_i = \lfloor n_{max} \cdot (1/\rho)^{i/(C-1)} \rfloor`;

@@ -180,7 +180,7 @@ def tau_normalize(weight: Tensor, tau: float) -> Tensor:
 
 
 class TauNormClassifier(nn.Module):
-    r"""A post-hoc τ-normalised linear classifier without bias (methods.md 4.1):
+    r"""A post-hoc τ-normalised linear classifier without bias (Kang et al. ICLR 2020):
 
     .. math:: z = x \tilde W^\top, \qquad \tilde w_c = w_c / \lVert w_c \rVert_2^{\,\tau}
 
@@ -357,7 +357,8 @@ def search_tau(
 
 
 class LWSClassifier(nn.Module):
-    r"""Learnable weight scaling (methods.md 4.1; ``TauNormClassifier.py`` / ``cls_lws.yaml``):
+    r"""Learnable weight scaling (Kang et al. ICLR 2020; ``TauNormClassifier.py`` /
+    ``cls_lws.yaml``):
 
     .. math:: z = (x W^\top + b) \odot f
 
@@ -421,7 +422,7 @@ class LWSClassifier(nn.Module):
 
 
 class NCMClassifier(nn.Module):
-    r"""Nearest-class-mean classifier (methods.md 4.1; ``KNNClassifier.py``,
+    r"""Nearest-class-mean classifier (Kang et al. ICLR 2020; ``KNNClassifier.py``,
     ``get_knncentroids``). Build it with :meth:`fit` on the training features.
 
     Feature transform ``φ`` (``feat_type``):
@@ -567,7 +568,7 @@ def _reset(module: nn.Module) -> int:
 def prepare_crt(
     model: nn.Module, classifier: nn.Module | str, *, reinitialize: bool = True
 ) -> list[nn.Parameter]:
-    """Prepares classifier re-training (cRT, methods.md 4.1): freezes every parameter of
+    """Prepares classifier re-training (cRT, Kang et al. ICLR 2020): freezes every parameter of
     ``model`` except the classifier's, re-initialises the classifier (``reset_parameters()``
     of each of its submodules, as a fresh ``nn.Linear`` — the official ``stage1_weights:
     false``) and returns the classifier's parameters for the optimiser.

@@ -17,7 +17,7 @@ __all__ = ["ClassAwareSampler"]
 
 class ClassAwareSampler(_LabelSampler):
     r"""Class-aware sampling with the exact cycling of the decoupling code (Shen et al. 2016;
-    ``ClassAwareSampler`` of facebookresearch/classifier-balancing; methods.md 1.3).
+    ``ClassAwareSampler`` of facebookresearch/classifier-balancing).
 
     Classes are visited in a random permutation that is reshuffled at the start of every pass
     (the first included); each visit takes the next ``samples_per_class`` samples from that

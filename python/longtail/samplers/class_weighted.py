@@ -75,7 +75,7 @@ class _ClassWeightedSampler(_LabelSampler):
 
 
 class ClassBalancedSampler(_ClassWeightedSampler):
-    r"""Class-balanced sampling (methods.md 1.2, :math:`q = 0`): i.i.d. draws of a class
+    r"""Class-balanced sampling (Kang et al. ICLR 2020, :math:`q = 0`): i.i.d. draws of a class
     uniformly, :math:`p_j = 1/C` over the ``C`` classes present, then of a uniformly random
     sample of that class.
 
@@ -95,8 +95,9 @@ class ClassBalancedSampler(_ClassWeightedSampler):
 
 
 class PowerSampler(_ClassWeightedSampler):
-    r"""The power family of methods.md 1.2: i.i.d. draws of class ``j`` with probability
-    :math:`p_j = n_j^q / \sum_i n_i^q`, then of a uniformly random sample of it.
+    r"""The power family (Mahajan et al. ECCV 2018; Kang et al. ICLR 2020): i.i.d. draws of class
+    ``j`` with probability :math:`p_j = n_j^q / \sum_i n_i^q`, then of a uniformly random sample
+    of it.
 
     ``q = 1`` is instance-balanced sampling (ordinary shuffling with replacement), ``q = 0``
     class-balanced, ``q = 1/2`` square-root sampling. Empty classes get probability 0 (they
@@ -184,8 +185,7 @@ class SquareRootSampler(PowerSampler):
 
 
 class ProgressivelyBalancedSampler(_ClassWeightedSampler):
-    r"""Progressively-balanced sampling (Kang et al. 2020; methods.md 1.4), driven by
-    :meth:`set_epoch`:
+    r"""Progressively-balanced sampling (Kang et al. ICLR 2020), driven by :meth:`set_epoch`:
 
     .. math::
         p_j(e) = (1 - \lambda_e)\,\frac{n_j}{N} + \lambda_e\,\frac{1}{C},
@@ -244,10 +244,10 @@ class ProgressivelyBalancedSampler(_ClassWeightedSampler):
 
 
 class ReversedSampler(_ClassWeightedSampler):
-    r"""BBN's reversed sampling (methods.md 1.5): i.i.d. draws of class ``j`` with probability
-    :math:`\propto n_{max} / n_j`, then of a uniformly random sample of it (with replacement).
-    The epoch has ``N`` draws, one per conventional sample, as BBN's dataset returns a reversed
-    sample alongside each conventional one.
+    r"""BBN's reversed sampling (Zhou et al. CVPR 2020): i.i.d. draws of class ``j`` with
+    probability :math:`\propto n_{max} / n_j`, then of a uniformly random sample of it (with
+    replacement). The epoch has ``N`` draws, one per conventional sample, as BBN's dataset
+    returns a reversed sample alongside each conventional one.
 
     Args:
         labels: the class index of every sample.

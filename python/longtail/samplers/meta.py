@@ -77,8 +77,8 @@ class _Draw:
 
 
 class MetaSampler(Sampler[list[int]]):
-    r"""The Meta Sampler of BALMS (Ren et al. NeurIPS 2020; methods.md 1.6): a batch sampler
-    with learnable per-class sampling logits :math:`w`, trained by a bilevel step so that a
+    r"""The Meta Sampler of BALMS (Ren et al. NeurIPS 2020; jiawei-ren/BalancedMetaSoftmax): a batch
+    sampler with learnable per-class sampling logits :math:`w`, trained by a bilevel step so that a
     classifier trained on its batches does well on a class-balanced meta set.
 
     **Law.** Every sample ``i`` has weight :math:`\sigma(w_{y_i})`, and every batch row is an

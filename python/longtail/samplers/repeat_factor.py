@@ -34,7 +34,7 @@ def repeat_factors(
     image_labels: Sequence[Sequence[int]], threshold: float = 0.001, sqrt: bool = True
 ) -> np.ndarray:
     r"""LVIS per-image repeat factors (Gupta et al. 2019; detectron2's
-    ``repeat_factors_from_category_frequency``; methods.md 1.7).
+    ``repeat_factors_from_category_frequency``).
 
     With :math:`f_c` the fraction of images whose label set contains category ``c``
     (duplicates inside an image count once), :math:`r_c = \max(1, \sqrt{t / f_c})` (or
@@ -76,8 +76,8 @@ def repeat_factors(
 
 
 class RepeatFactorSampler(_EpochSampler):
-    r"""LVIS repeat-factor sampling (methods.md 1.7): image ``I`` appears about ``r_I`` times
-    per epoch, then the epoch is shuffled.
+    r"""LVIS repeat-factor sampling (Gupta et al. CVPR 2019): image ``I`` appears about ``r_I``
+    times per epoch, then the epoch is shuffled.
 
     ``rounding="stochastic"`` is detectron2's ``RepeatFactorTrainingSampler``:
     ``floor(r_I) + Bernoulli(frac(r_I))`` copies, redrawn every epoch, so the epoch length

@@ -245,7 +245,7 @@ class _ResamplingSampler(_LabelSampler):
 
 
 class RandomOverSampler(_ResamplingSampler):
-    r"""Random over-sampling (methods.md 1.1) with imbalanced-learn's ``sampling_strategy``.
+    r"""Random over-sampling with imbalanced-learn's ``sampling_strategy`` (Lemaitre et al. 2017).
 
     Every original sample is kept, and each class chosen by the strategy gets duplicates drawn
     with replacement from its own samples, redrawn every epoch; the epoch is shuffled. The
@@ -276,7 +276,7 @@ class RandomOverSampler(_ResamplingSampler):
 
 
 class RandomUnderSampler(_ResamplingSampler):
-    r"""Random under-sampling (methods.md 1.1) with imbalanced-learn's ``sampling_strategy``.
+    r"""Random under-sampling with imbalanced-learn's ``sampling_strategy`` (Lemaitre et al. 2017).
 
     Each class chosen by the strategy keeps a uniformly random subset of its samples (drawn
     without replacement, anew every epoch); the others keep all theirs. The epoch is
