@@ -14,7 +14,7 @@ import pytest
 import torch
 from longtail.cli import main
 
-demo = pytest.importorskip("longtail.examples.demo")
+demo = pytest.importorskip("longtail.cli.demo")
 pytest.importorskip("sklearn")
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -123,3 +123,14 @@ def test_demo_cifar100_without_torchvision(capsys, monkeypatch, tmp_path: Path) 
     err = capsys.readouterr().err
     assert status == 1 and err.count("\n") == 1
     assert "CIFAR100LT needs torchvision" in err and "longtail[vision]" in err
+
+
+def test_examples_demo_re_exports_the_cli_demo(capsys) -> None:
+    from longtail.examples import demo as old
+
+    for name in old.__all__:
+        assert getattr(old, name) is getattr(demo, name), name
+    with pytest.raises(SystemExit) as exit_info:  # `python -m longtail.examples.demo --help`
+        old.main(["--help"])
+    assert exit_info.value.code == 0
+    assert "--quick" in capsys.readouterr().out

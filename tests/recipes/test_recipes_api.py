@@ -26,3 +26,15 @@ def test_public_names():
     for module in (bbn, decoupling):
         for name in module.__all__:
             assert callable(getattr(module, name))
+
+
+def test_old_paths_re_export_the_recipes_objects():
+    from longtail import recipes
+    from longtail.recipes import bbn as recipes_bbn
+    from longtail.recipes import decoupling as recipes_decoupling
+
+    assert recipes.bbn is recipes_bbn and recipes.decoupling is recipes_decoupling
+    for old, new in ((bbn, recipes_bbn), (decoupling, recipes_decoupling)):
+        assert old.__all__ == new.__all__
+        for name in new.__all__:
+            assert getattr(old, name) is getattr(new, name), name

@@ -239,8 +239,8 @@ def test_streamed_shards_equal_the_whole_epoch_across_block_boundaries(
     monkeypatch, name, num_replicas
 ):
     # Tiny blocks make every epoch span many reads, skips and the padding head.
-    monkeypatch.setattr(S, "_ITER_CHUNK", 5)
-    monkeypatch.setattr(S, "_BLOCK", 7)
+    monkeypatch.setattr(S._base, "_ITER_CHUNK", 5)
+    monkeypatch.setattr(S._base, "_BLOCK", 7)
     full = make(name, seed=1).epoch_indices(2).tolist()
     total = -(-len(full) // num_replicas) * num_replicas
     padded = (full * (total // len(full) + 1))[:total]

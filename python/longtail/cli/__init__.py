@@ -9,7 +9,7 @@
   with the groups taken from the training labels.
 * ``longtail demo``: which method helps. Trains a small network with cross-entropy and with
   the package's methods on a long-tailed data set and prints their accuracies
-  (:mod:`longtail.examples.demo`).
+  (:mod:`longtail.cli.demo`).
 
 Errors in the input (a missing file, malformed JSON, an empty directory, mismatched lengths)
 print one line to stderr and exit with status 1; usage errors exit with status 2.
@@ -37,7 +37,7 @@ class InputError(Exception):
 
 
 def _json_kind(path: Path) -> str:
-    from longtail.data import _load_json
+    from longtail.data.annotations import _load_json
 
     data = _load_json(path, ("images", "annotations", "categories"), "LVIS or iNaturalist")
     images, categories = data["images"], data["categories"]
@@ -105,6 +105,7 @@ def longtail_stats():
 
 def _load_predictions(path: Path) -> np.ndarray:
     from longtail import data
+    from longtail._validation import as_labels
 
     if path.suffix.lower() == ".npy":
         if not path.exists():
@@ -117,7 +118,7 @@ def _load_predictions(path: Path) -> np.ndarray:
             if not np.issubdtype(array.dtype, np.floating):
                 raise InputError(f"{path}: an (N, C) array should hold float logits")
             return array
-        return data.as_labels(array, f"the predictions in {path}")
+        return as_labels(array, f"the predictions in {path}")
     return data.read_labels(path)
 
 
@@ -225,7 +226,7 @@ def _check_device(device: str) -> None:
 def _cmd_demo(args: argparse.Namespace) -> int:
     import torch
 
-    from longtail.examples import demo
+    from longtail.cli import demo
 
     if args.data == "cifar100":
         if args.root is None:

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from longtail import _meta_sampler
-from longtail.samplers import MetaSampler
+from longtail.samplers import MetaSampler, meta
 from scipy import stats
 from torch import nn
 
@@ -79,7 +78,7 @@ def _soft_and_hard(sampler, draw, w):
     labels = torch.from_numpy(LABELS)
     idx = torch.from_numpy(draw.indices)
     phi = F.logsigmoid(w.detach())[labels]
-    g = torch.cat(list(_meta_sampler._conditional_gumbel_rows(phi, idx, generator)))
+    g = torch.cat(list(meta._conditional_gumbel_rows(phi, idx, generator)))
     soft = torch.softmax(F.logsigmoid(w)[labels] + g, dim=1)
     hard = F.one_hot(idx, len(LABELS)).to(soft.dtype)
     return soft, hard, phi + g
@@ -99,7 +98,7 @@ def test_conditional_gumbel_has_the_unconditional_law():
     # The row maximum minus logsumexp(phi) is a standard Gumbel, whatever index is drawn.
     phi = torch.log(torch.tensor([0.5, 0.3, 0.15, 0.05], dtype=torch.float64))
     idx = torch.tensor([0, 3] * 2000)
-    rows = _meta_sampler._conditional_gumbel_rows(phi, idx, torch.Generator().manual_seed(0))
+    rows = meta._conditional_gumbel_rows(phi, idx, torch.Generator().manual_seed(0))
     g = torch.cat(list(rows))
     top = (phi + g).max(dim=1).values - torch.logsumexp(phi, 0)
     assert stats.kstest(top.numpy(), stats.gumbel_r.cdf).pvalue > 1e-4

@@ -1,8 +1,8 @@
-"""The Meta Sampler of BALMS, re-exported from :mod:`longtail.samplers`.
-
-Ren et al., "Balanced Meta-Softmax for Long-Tailed Visual Recognition", NeurIPS 2020,
-arXiv:2007.10740; official code: jiawei-ren/BalancedMetaSoftmax-Classification
-``data/MetaSampler.py`` and ``run_networks.py`` (``meta_forward``)."""
+"""The Meta Sampler of BALMS (Ren et al. NeurIPS 2020, "Balanced Meta-Softmax for Long-Tailed
+Visual Recognition"; official code jiawei-ren/BalancedMetaSoftmax): :class:`MetaSampler`, a
+batch sampler with learnable per-class logits trained by a bilevel step through Gumbel-softmax
+draws (Jang et al. ICLR 2017; the conditional Gumbel of Maddison et al. 2014 and Tucker et al.
+2017), re-exported from :mod:`longtail.samplers`."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from torch.utils.data import Sampler
 
 from longtail import _core
 from longtail._checks import I64_MAX, U64_MAX, check_int, check_seed
-from longtail.samplers import ArrayLike, _as_labels, _distributed_default
+from longtail.samplers._base import ArrayLike, _as_labels, _distributed_default
 
 __all__ = ["MetaSampler"]
 
@@ -77,8 +77,8 @@ class _Draw:
 
 
 class MetaSampler(Sampler[list[int]]):
-    r"""The Meta Sampler of BALMS (Ren et al. NeurIPS 2020, arXiv:2007.10740): a batch sampler
-    with learnable per-class sampling logits :math:`w`, trained by a bilevel step so that a
+    r"""The Meta Sampler of BALMS (Ren et al. NeurIPS 2020; jiawei-ren/BalancedMetaSoftmax): a batch
+    sampler with learnable per-class sampling logits :math:`w`, trained by a bilevel step so that a
     classifier trained on its batches does well on a class-balanced meta set.
 
     **Law.** Every sample ``i`` has weight :math:`\sigma(w_{y_i})`, and every batch row is an
