@@ -11,7 +11,7 @@ implementations, so graphs trace with ``fullgraph=True``.
 
 import inspect
 import typing
-from typing import List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -44,7 +44,7 @@ def _schema_type(hint):
     return hint
 
 
-def _custom_op_signature(call: type) -> inspect.Signature:
+def _custom_op_signature(call: Any) -> inspect.Signature:
     """``(input, *fields of call)``: a kernel's custom-op schema, from its one declaration."""
     hints = typing.get_type_hints(call)
     kind = inspect.Parameter.POSITIONAL_OR_KEYWORD

@@ -58,7 +58,9 @@ def _per_class_for(name: str, value, input: Tensor) -> Tensor:
     """A Module's per-class tensor in ``input``'s compute dtype and device; an assigned weight
     is checked as the functional forms check theirs (buffers were checked at construction)."""
     if name == "weight":
-        return as_per_class("weight", value, input.shape[1], input)
+        checked = as_per_class("weight", value, input.shape[1], input)
+        assert checked is not None  # value is not None
+        return checked
     return value.to(device=input.device, dtype=compute_dtype(input))
 
 

@@ -497,6 +497,7 @@ def run_once(data: DemoData, cfg: Config, seed: int, methods: tuple[str, ...] = 
         if name in methods:
             results[name] = _evaluate(model, data, cfg)
 
+    assert stage1 is not None  # CE always trains: the decoupling recipes start from it
     if "cRT" in methods:
         # cRT: the CE network's features frozen, its classifier re-initialised and retrained
         # with class-aware sampling (4 samples per class visit) and a cosine schedule.
@@ -513,8 +514,10 @@ def run_once(data: DemoData, cfg: Config, seed: int, methods: tuple[str, ...] = 
         # validation set over linspace(0, 2, 21).
         model = copy.deepcopy(stage1)
         features = predict(model.features, data.x_val, cfg)
-        tau = search_tau(features, data.y_val, weight=model.classifier.cpu()).tau
-        model.classifier = TauNormClassifier.from_linear(model.classifier, tau=tau)
+        linear = model.classifier.cpu()
+        assert isinstance(linear, nn.Linear)  # the stage-1 classifier
+        tau = search_tau(features, data.y_val, weight=linear).tau
+        model.classifier = TauNormClassifier.from_linear(linear, tau=tau)
         model.to(cfg.device)
         results["tau-norm"] = _evaluate(model, data, cfg) | {"tau": tau}
     return {m: results[m] for m in METHODS if m in results}

@@ -324,8 +324,10 @@ def search_tau(
             )
         w = w.to(device=features.device, dtype=features.dtype)
 
-        def logits_fn(tau: float) -> Tensor:
+        def tau_logits(tau: float) -> Tensor:
             return features @ tau_normalize(w, tau).t()
+
+        logits_fn: Callable[[float], Tensor] = tau_logits
 
     elif callable(source):
         if weight is not None:

@@ -115,6 +115,8 @@ class PowerSampler(_ClassWeightedSampler):
         array([0.66666667, 0.33333333])
     """
 
+    q: float  # set before the base class's __init__ computes the weights
+
     def __init__(
         self,
         labels: ArrayLike,
