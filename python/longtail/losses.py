@@ -81,14 +81,15 @@ class _SoftmaxFamilyLoss(nn.Module):
         # dtype or device changed. On small batches the cast and the check cost about as much
         # as the kernel.
         F.check_logits_target(input, target)
-        compiling = torch.compiler.is_compiling()  # traced once; no object identity in a graph
+        if torch.compiler.is_compiling():  # traced once; no object identity in a graph
+            for name, value in params.items():
+                if (name == "weight" and value is not None) or isinstance(value, Tensor):
+                    params[name] = _per_class_for(name, value, input)
+            return self._run(input, target, params)
         cache = self.__dict__.setdefault("_per_class_cache", {})
         for name, value in params.items():
             if value is None or (name != "weight" and not isinstance(value, Tensor)):
                 continue  # scalars and strings go to the functional as they are
-            if compiling:
-                params[name] = _per_class_for(name, value, input)
-                continue
             key = (getattr(value, "_version", None), input.dtype, input.device)
             hit = cache.get(name)
             if hit is not None and hit[0] is value and hit[1] == key:
