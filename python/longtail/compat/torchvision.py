@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-import longtail._autograd  # noqa: F401  (registers torch.ops.longtail.sigmoid_loss)
+import longtail.losses._ops  # noqa: F401  (registers torch.ops.longtail.sigmoid_loss)
 
 __all__ = ["sigmoid_focal_loss"]
 
