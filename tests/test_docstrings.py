@@ -10,15 +10,21 @@ import inspect
 import io
 import re
 
+import longtail.functional
 import longtail.losses
 import pytest
 import torch
 
-# The modules whose examples are run: the loss Modules, the functional forms and the drop-in
-# replacements for other libraries' losses and samplers.
+# The modules whose examples are run: the loss families (their functional forms and Modules;
+# ``longtail.losses`` and ``longtail.functional`` re-export them) and the drop-in replacements
+# for other libraries' losses and samplers.
 MODULES = [
     "longtail.losses",
     "longtail.functional",
+    "longtail.losses.softmax",
+    "longtail.losses.sigmoid",
+    "longtail.losses.seesaw",
+    "longtail.losses.group_softmax",
     "longtail.compat",
     "longtail.compat.balms",
     "longtail.compat.detectron2",
@@ -48,7 +54,14 @@ DOCTESTS = _doctests()
 def test_examples_are_found() -> None:
     names = {t.name for t in DOCTESTS}
     for cls in longtail.losses.__all__:
-        assert f"longtail.losses.{cls}" in names
+        # Found in the family module that defines it (longtail.losses.<family>.<cls>).
+        module = getattr(longtail.losses, cls).__module__
+        assert module.startswith("longtail.losses."), module
+        assert f"{module}.{cls}" in names
+    for name in longtail.functional.__all__:
+        func = getattr(longtail.functional, name)
+        if "Example::" in (func.__doc__ or ""):
+            assert f"{func.__module__}.{name}" in names
     assert len(DOCTESTS) >= len(longtail.losses.__all__) + 6
 
 
