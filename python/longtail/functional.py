@@ -1,24 +1,9 @@
 """Functional forms of longtail's losses (``Module`` versions are in :mod:`longtail.losses`).
 
-Every softmax-family loss here is one fused kernel: cross-entropy over adjusted logits
-``u_j = s·(z_j − m_y·[j = y]) + b_j`` (scale ``s``, target margin ``m``, per-class offset ``b``),
-with class weights ``w`` and an optional focal factor. The loss and its gradient come out of one
-pass over the logits (Rust on CPU tensors; the same math as libtorch ops on CUDA tensors).
-
-Shared conventions, as in :func:`torch.nn.functional.cross_entropy`:
-
-* ``input`` is ``(N, C)`` or ``(N, C, d1, ...)`` logits, ``target`` ``(N)`` or ``(N, d1, ...)``
-  integer class indices; float16/bfloat16 logits are computed in float32.
-* ``reduction`` is ``"mean"``, ``"sum"`` or ``"none"``; ``ignore_index`` rows contribute
-  nothing; ``label_smoothing`` mixes in the uniform target exactly as torch does.
-* ``"mean"`` divides by ``Σ w_{y_i}`` over non-ignored rows (torch's weighted mean) unless a
-  loss says otherwise; ``normalization="count"`` divides by the number of non-ignored rows
-  instead (the TF convention of the official class-balanced loss).
-* ``class_counts`` are the training set's per-class sample counts (list, NumPy array or
-  tensor).
-
 The code lives by family in :mod:`longtail.losses` (``softmax``, ``sigmoid``, ``seesaw``,
-``group_softmax``); this module is the functional face of it.
+``group_softmax``); this module is the functional face of it. The conventions shared with
+:func:`torch.nn.functional.cross_entropy` (shapes, ``reduction``, ``ignore_index``,
+``label_smoothing``, the weighted mean) are set out in :mod:`longtail.losses.softmax`.
 """
 
 from longtail.losses._common import (

@@ -375,3 +375,40 @@ def test_compile_aot_eager_focal_module_equals_eager(gen):
         torch.testing.assert_close(out_c, out_e, rtol=1e-12, atol=1e-14)
         for a, b in zip(grads_c, grads_e, strict=True):
             torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_create_graph_backward_refuses_a_second_derivative(gen):
+    """The kernel's gradient is a constant of the graph, so with ``create_graph=True`` a second
+    derivative through it would be silently zero: it raises instead (``once_differentiable``),
+    while the first derivative is the plain backward's. Both cases: an incoming gradient that
+    needs no grad, and one that does (the loss scaled by a learnable factor)."""
+    x = make_logits((6, 5), gen).requires_grad_(True)
+    y = make_target((6, 5), gen)
+    (g,) = torch.autograd.grad(LF.focal_loss(x, y), x, create_graph=True)
+    (plain,) = torch.autograd.grad(LF.focal_loss(x, y), x)
+    torch.testing.assert_close(g, plain, rtol=0, atol=0)
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        g.sum().backward()
+    scale = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
+    (g2,) = torch.autograd.grad(scale * LF.focal_loss(x, y), x, create_graph=True)
+    torch.testing.assert_close(g2, 2 * plain)
+    with pytest.raises(RuntimeError, match="differentiate twice"):
+        g2.sum().backward()
+
+
+def test_module_follows_in_place_buffer_changes_the_input_dtype_and_a_new_buffer(gen):
+    """A Module converts its per-class buffers once per tensor version, dtype and device: an
+    in-place change, another input dtype, or a replaced buffer each take effect on the next
+    call (checked against F.cross_entropy over the offsets, in float64 and float32)."""
+    m = longtail.losses.BalancedSoftmaxLoss(make_counts(5, gen))
+    x, y = make_logits((6, 5), gen), make_target((6, 5), gen)
+    before = m(x, y)
+    with torch.no_grad():
+        m.offsets.add_(torch.arange(5, dtype=torch.float64))
+    after = m(x, y)
+    assert not torch.equal(before, after)
+    torch.testing.assert_close(after, F.cross_entropy(x + m.offsets, y))
+    x32 = x.float()
+    torch.testing.assert_close(m(x32, y), F.cross_entropy(x32 + m.offsets.float(), y))
+    m.offsets = torch.zeros(5, dtype=torch.float64)
+    torch.testing.assert_close(m(x, y), F.cross_entropy(x, y))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 
+from longtail.cli import demo as _demo
 from longtail.cli.demo import (  # noqa: F401  (Net ... train: public, not in __all__)
     BALANCED_METHODS,
     METHODS,
@@ -26,19 +27,7 @@ from longtail.cli.demo import (  # noqa: F401  (Net ... train: public, not in __
     write_plots,
 )
 
-__all__ = [
-    "BALANCED_METHODS",
-    "METHODS",
-    "Config",
-    "DemoData",
-    "MethodResult",
-    "format_table",
-    "load_cifar100",
-    "load_digits",
-    "run",
-    "run_once",
-    "write_plots",
-]
+__all__ = _demo.__all__
 
 
 def main(argv: list[str] | None = None) -> int:
