@@ -83,8 +83,16 @@ def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
         )
 
 
-def _like(name: str, t: Tensor | None, input: Tensor, shape: tuple[int, ...], what: str):
-    """An optional parameter as a contiguous tensor of input's dtype and device, of ``shape``."""
+def _like(
+    name: str,
+    t: Tensor | None,
+    input: Tensor,
+    shape: tuple[int, ...],
+    what: str,
+    dtype: torch.dtype | None = None,
+):
+    """An optional parameter as a contiguous tensor of input's device and dtype (or ``dtype``),
+    of ``shape``."""
     if t is None:
         return None
     if tuple(t.shape) != shape:
@@ -93,8 +101,9 @@ def _like(name: str, t: Tensor | None, input: Tensor, shape: tuple[int, ...], wh
             f"{name} should have shape ({dims}), one entry per {what}, but got {name} of shape "
             f"{tuple(t.shape)}"
         )
-    if t.dtype != input.dtype or t.device != input.device:
-        t = t.to(device=input.device, dtype=input.dtype)
+    dtype = input.dtype if dtype is None else dtype
+    if t.dtype != dtype or t.device != input.device:
+        t = t.to(device=input.device, dtype=dtype)
     return t.contiguous()
 
 
@@ -151,25 +160,78 @@ def softmax_loss(input: Tensor, target: Tensor, **arguments) -> tuple[Tensor, Te
     return run_softmax_loss(input, SoftmaxLossCall(target, **arguments))
 
 
-def run_softmax_loss(input: Tensor, call: SoftmaxLossCall) -> tuple[Tensor, Tensor]:
-    """:func:`softmax_loss` for an assembled call."""
-    _check_input(input)
-    (
+def run_softmax_loss(
+    input: Tensor, call: SoftmaxLossCall, checked: bool = False
+) -> tuple[Tensor, Tensor]:
+    """:func:`softmax_loss` for an assembled call. ``checked``: the caller (a loss of
+    :mod:`longtail.losses.softmax`) has checked ``input`` and ``target`` and gives every
+    per-class tensor contiguous, of shape ``(C,)``, in input's dtype and device, and every
+    option valid; this layer then only picks the path (on small batches the checks cost about
+    as much as the kernel, and they are done once, by the caller)."""
+    if not checked:
+        call = _checked_softmax_call(input, call)
+    target = call.target
+    if target.dtype is not torch.int64:
+        target = _check_labels("target", target, input)
+    if input.dtype is not torch.float32 and input.dtype is not torch.float64:
+        _check_input(input)
+    if input.shape[1] == 0:
+        raise ShapeError("input should have at least one class, but got C = 0")
+    if call.backend == "auto" and input.is_cpu:
+        path = "kernel"
+    else:
+        path = _path(call.backend, input)
+    if path == "kernel":
+        x = input.detach()
+        if not x.is_contiguous():
+            x = x.contiguous()
+        if not target.is_contiguous():
+            target = target.contiguous()
+        loss = x.new_empty(target.shape) if call.reduction == "none" else x.new_empty(())
+        grad = torch.empty_like(x)
+        _core.softmax_loss(
+            x.numpy(),
+            target.numpy(),
+            loss.numpy(),
+            grad.numpy(),
+            offsets=None if call.offsets is None else call.offsets.numpy(),
+            margins=None if call.margins is None else call.margins.numpy(),
+            scale=call.scale,
+            weight=None if call.weight is None else call.weight.numpy(),
+            alpha=None if call.alpha is None else call.alpha.numpy(),
+            gamma=call.gamma,
+            label_smoothing=call.label_smoothing,
+            ignore_index=call.ignore_index,
+            reduction=call.reduction,
+            normalization=call.normalization,
+            avg_factor=call.avg_factor,
+        )
+        return loss, grad
+    _check_label_range(path, target, input.shape[1], call.ignore_index)
+    module = _accelerator.module() if path == "tch" else None
+    run = _fallback.softmax_loss if module is None else module.softmax_loss
+    return run(
+        input.detach(),
         target,
-        offsets,
-        margins,
-        weight,
-        alpha,
-        scale,
-        gamma,
-        label_smoothing,
-        ignore_index,
-        reduction,
-        normalization,
-        avg_factor,
-        backend,
-    ) = call
-    target = _check_labels("target", target, input)
+        offsets=call.offsets,
+        margins=call.margins,
+        scale=call.scale,
+        weight=call.weight,
+        alpha=call.alpha,
+        gamma=call.gamma,
+        label_smoothing=call.label_smoothing,
+        ignore_index=call.ignore_index,
+        reduction=call.reduction,
+        normalization=call.normalization,
+        avg_factor=call.avg_factor,
+    )
+
+
+def _checked_softmax_call(input: Tensor, call: SoftmaxLossCall) -> SoftmaxLossCall:
+    """The kernel contract of a softmax-family call, checked: the call with int64 labels, its
+    per-class tensors as input's dtype and device and its numbers as Python numbers."""
+    _check_input(input)
+    target = _check_labels("target", call.target, input)
     shape = input.shape
     if len(shape) < 2:
         raise ShapeError(
@@ -185,65 +247,18 @@ def run_softmax_loss(input: Tensor, call: SoftmaxLossCall) -> tuple[Tensor, Tens
             f"target should have shape {want} for input of shape {tuple(shape)}, but got target "
             f"of shape {tuple(target.shape)}"
         )
-    if reduction not in _REDUCTIONS:
-        _check_choice("reduction", reduction, _REDUCTIONS)
-    if normalization != "weight" and normalization != "count":
-        _check_choice("normalization", normalization, ("weight", "count"))
-    # Per-call cost matters on small batches: the per-class conversion only for the parameters
-    # that are given.
-    if offsets is not None:
-        offsets = _like("offsets", offsets, input, (c,), "class")
-    if margins is not None:
-        margins = _like("margins", margins, input, (c,), "class")
-    if weight is not None:
-        weight = _like("weight", weight, input, (c,), "class")
-    if alpha is not None:
-        alpha = _like("alpha", alpha, input, (c,), "class")
-    scale, gamma, label_smoothing = float(scale), float(gamma), float(label_smoothing)
-    ignore_index = int(ignore_index)
-    path = "kernel" if backend == "auto" and input.device.type == "cpu" else _path(backend, input)
-    if path == "kernel":
-        x = input.detach()
-        if not x.is_contiguous():
-            x = x.contiguous()
-        if not target.is_contiguous():
-            target = target.contiguous()
-        loss = x.new_empty(want if reduction == "none" else ())
-        grad = torch.empty_like(x)
-        _core.softmax_loss(
-            x.numpy(),
-            target.numpy(),
-            loss.numpy(),
-            grad.numpy(),
-            offsets=None if offsets is None else offsets.numpy(),
-            margins=None if margins is None else margins.numpy(),
-            scale=scale,
-            weight=None if weight is None else weight.numpy(),
-            alpha=None if alpha is None else alpha.numpy(),
-            gamma=gamma,
-            label_smoothing=label_smoothing,
-            ignore_index=ignore_index,
-            reduction=reduction,
-            normalization=normalization,
-            avg_factor=avg_factor,
-        )
-        return loss, grad
-    _check_label_range(path, target, c, ignore_index)
-    run = _accelerator.module().softmax_loss if path == "tch" else _fallback.softmax_loss
-    return run(
-        input.detach(),
-        target,
-        offsets=offsets,
-        margins=margins,
-        scale=scale,
-        weight=weight,
-        alpha=alpha,
-        gamma=gamma,
-        label_smoothing=label_smoothing,
-        ignore_index=ignore_index,
-        reduction=reduction,
-        normalization=normalization,
-        avg_factor=avg_factor,
+    _check_choice("reduction", call.reduction, _REDUCTIONS)
+    _check_choice("normalization", call.normalization, ("weight", "count"))
+    return call._replace(
+        target=target,
+        offsets=_like("offsets", call.offsets, input, (c,), "class"),
+        margins=_like("margins", call.margins, input, (c,), "class"),
+        weight=_like("weight", call.weight, input, (c,), "class"),
+        alpha=_like("alpha", call.alpha, input, (c,), "class"),
+        scale=float(call.scale),
+        gamma=float(call.gamma),
+        label_smoothing=float(call.label_smoothing),
+        ignore_index=int(call.ignore_index),
     )
 
 

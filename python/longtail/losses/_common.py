@@ -6,11 +6,15 @@ softmax EQL, the state policy of the stateful Modules and the pickling of a Modu
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable, Hashable
+
 import numpy as np
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from longtail._kernels import _like
 from longtail._validation import (
     Counts,
     _check_on_device,
@@ -33,6 +37,62 @@ _F32_MAX = torch.finfo(torch.float32).max
 
 def _compute_dtype(input: Tensor) -> Tensor:
     return input.float() if input.dtype in _LOW_PRECISION else input
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-class tensors, derived once per argument. On small batches checking a per-class argument
+# and deriving the kernel's tensor from it (``log n``, the LDAM margins, a cast) costs as much as
+# the kernel, so for a tensor argument (a Module's buffer, or the same tensor passed to a
+# functional form on every step) the result is kept while that tensor lives, and used again
+# while the tensor is unchanged and the input has the same compute dtype, device and C.
+# ---------------------------------------------------------------------------------------------
+
+_DERIVED: dict[tuple, tuple] = {}
+
+
+def _forget(slot: tuple, ref: weakref.ref) -> None:
+    entry = _DERIVED.get(slot)
+    if entry is not None and entry[0] is ref:
+        del _DERIVED[slot]
+
+
+def kernel_per_class(
+    name: str,
+    source: object,
+    input: Tensor,
+    derive: Callable[[], Tensor],
+    key: Hashable = (),
+    *,
+    optional: bool = True,
+) -> Tensor | None:
+    """The per-class tensor the softmax kernel takes for ``source``: ``derive()`` (which checks
+    ``source``) of shape ``(C,)``, contiguous, in ``input``'s compute dtype and device; None for
+    a None ``source`` that is ``optional``. ``key`` holds the (checked) scalars the derivation
+    depends on."""
+    if source is None and optional:
+        return None
+    dtype = torch.float32 if input.dtype in _LOW_PRECISION else input.dtype
+    c = input.shape[1]
+    state = None
+    if isinstance(source, Tensor) and not torch.compiler.is_compiling():
+        try:
+            # Its values: the version counter (bumped by every in-place op) and the storage
+            # (``t.data = ...`` swaps it without bumping the counter).
+            state = (source._version, source.data_ptr(), dtype, input.device, c)
+        except (RuntimeError, NotImplementedError):  # inference-mode tensors have no counter
+            pass
+    if state is None:
+        return _like(name, derive(), input, (c,), "class", dtype)
+    slot = (name, key, id(source))
+    hit = _DERIVED.get(slot)
+    if hit is not None and hit[1] == state and hit[0]() is source:
+        return source if hit[2] is None else hit[2]
+    value = _like(name, derive(), input, (c,), "class", dtype)
+    # Never keep ``source`` itself or a view (of it): that would keep it alive, and the entry
+    # with it.
+    kept = None if value is source else value.clone() if value._is_view() else value
+    _DERIVED[slot] = (weakref.ref(source, lambda ref: _forget(slot, ref)), state, kept)
+    return value
 
 
 # ---------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ def _scale_saved_grad(
     if reduction == "none":
         # grad_loss has the target's shape (N, d...); the class axis is dim 1 of grad.
         return grad * grad_loss.unsqueeze(1)
-    if owned and grad_loss.device.type == "cpu" and grad_loss.item() == 1.0:
+    if owned and grad_loss.is_cpu and grad_loss.item() == 1.0:
         return grad
     return grad * grad_loss
 
@@ -69,21 +69,24 @@ def _without_double_backward(backward):
 
 def _softmax_backward(ctx, grad_loss: Tensor | None):
     grad, owned = _take_grad(ctx)
-    return _scale_saved_grad(grad, grad_loss, ctx.reduction, owned=owned), None
+    return _scale_saved_grad(grad, grad_loss, ctx.reduction, owned=owned), None, None
 
 
 class SoftmaxLossFn(torch.autograd.Function):
     """Softmax-family loss (see ``longtail.functional``); differentiable in ``input`` only.
 
-    ``apply(input, call)`` with ``call`` a :class:`~longtail._kernels.SoftmaxLossCall`: one
-    tensor argument and one output (the gradient stays on ``ctx``), since each argument and
-    output of ``apply`` costs autograd bookkeeping on every call. ``forward`` takes ``ctx``
-    (the classic form): the ``setup_context`` form binds every ``apply`` through
-    ``inspect.signature``, which costs more than the kernel on small batches."""
+    ``apply(input, call, checked)`` with ``call`` a :class:`~longtail._kernels.SoftmaxLossCall`
+    and ``checked`` as in :func:`~longtail._kernels.run_softmax_loss`: one tensor argument and
+    one output (the gradient stays on ``ctx``), since each argument and output of ``apply``
+    costs autograd bookkeeping on every call. ``forward`` takes ``ctx`` (the classic form): the
+    ``setup_context`` form binds every ``apply`` through ``inspect.signature``, which costs more
+    than the kernel on small batches."""
 
     @staticmethod
-    def forward(ctx, input: Tensor, call: _kernels.SoftmaxLossCall) -> Tensor:  # type: ignore[override]
-        loss, grad = _kernels.run_softmax_loss(input, call)
+    def forward(  # type: ignore[override]
+        ctx, input: Tensor, call: _kernels.SoftmaxLossCall, checked: bool
+    ) -> Tensor:
+        loss, grad = _kernels.run_softmax_loss(input, call, checked)
         _keep_grad(ctx, grad)
         ctx.reduction = call.reduction
         return loss
@@ -123,12 +126,18 @@ softmax_loss_op.register_autograd(_softmax_op_backward, setup_context=_softmax_o
 
 
 def softmax_loss(input: Tensor, target: Tensor, **arguments) -> Tensor:
-    """Runs the fused softmax-family kernel (arguments already validated); the keyword
-    arguments are the fields of :class:`~longtail._kernels.SoftmaxLossCall`."""
-    call = _kernels.SoftmaxLossCall(target, **arguments)
+    """Runs the fused softmax-family kernel; the keyword arguments are the fields of
+    :class:`~longtail._kernels.SoftmaxLossCall`."""
+    return run_softmax_loss(input, _kernels.SoftmaxLossCall(target, **arguments))
+
+
+def run_softmax_loss(input: Tensor, call: _kernels.SoftmaxLossCall, checked: bool = False):
+    """:func:`softmax_loss` for an assembled call (``checked`` as in
+    :func:`longtail._kernels.run_softmax_loss`): the autograd Function in eager code, the custom
+    op (which checks everything) under ``torch.compile``."""
     if torch.compiler.is_compiling():
         return softmax_loss_op(input, *call)[0]
-    return SoftmaxLossFn.apply(input, call)
+    return SoftmaxLossFn.apply(input, call, checked)
 
 
 # ---------------------------------------------------------------------------------------------

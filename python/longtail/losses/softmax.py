@@ -29,7 +29,9 @@ import torch
 from torch import Tensor, nn
 
 from longtail import weights as _weights
+from longtail._kernels import SoftmaxLossCall
 from longtail._validation import (
+    REDUCTIONS,
     Counts,
     as_class_counts,
     as_per_class,
@@ -39,7 +41,6 @@ from longtail._validation import (
     check_logits_target,
     check_real,
     check_reduction,
-    compute_dtype,
 )
 from longtail.losses._common import (
     _F32_MAX,
@@ -51,8 +52,11 @@ from longtail.losses._common import (
     _getstate_with_generator,
     _setstate_with_generator,
     _sigmoid_run,
+    kernel_per_class,
 )
-from longtail.losses._ops import softmax_loss
+from longtail.losses._ops import run_softmax_loss, softmax_loss
+
+_INT64 = (-(1 << 63), 1 << 63)
 
 
 def _run(
@@ -61,20 +65,45 @@ def _run(
     reduction: str,
     label_smoothing: float,
     checked: bool = False,
+    *,
+    ignore_index: int = -100,
+    normalization: str = "weight",
     **kw,
 ) -> Tensor:
-    """Validates the common arguments and runs the kernel; low-precision logits run in float32
-    (the kernel layer casts the per-class parameters to that compute dtype, never to float16).
-    ``checked``: the caller has already run :func:`check_logits_target`."""
+    """The one entry to the kernel for every loss of this module: checks the options and runs
+    it; low-precision logits run in float32. The per-class tensors in ``kw`` come from
+    :func:`~longtail.losses._common.kernel_per_class` (checked, in the compute dtype), so the
+    kernel layer checks nothing again. ``checked``: the caller has already run
+    :func:`check_logits_target`. The options are tested cheaply first: a Module passes the same
+    valid values on every call."""
     if not checked:
         check_logits_target(input, target)
-    check_reduction(reduction)
-    label_smoothing = check_real("label_smoothing", label_smoothing, low=0.0, high=1.0)
-    if "ignore_index" in kw:
-        kw["ignore_index"] = check_ignore_index(kw["ignore_index"])
+    if reduction.__class__ is not str or reduction not in REDUCTIONS:
+        check_reduction(reduction)
+    if label_smoothing.__class__ is not float or not 0.0 <= label_smoothing <= 1.0:
+        label_smoothing = check_real("label_smoothing", label_smoothing, low=0.0, high=1.0)
+    if ignore_index.__class__ is not int or not _INT64[0] <= ignore_index < _INT64[1]:
+        ignore_index = check_ignore_index(ignore_index)
+    if normalization != "weight" and normalization != "count":
+        _check_normalization(normalization)
     x = input.float() if input.dtype in _LOW_PRECISION else input
-    loss = softmax_loss(x, target, reduction=reduction, label_smoothing=label_smoothing, **kw)
+    call = SoftmaxLossCall(
+        target,
+        reduction=reduction,
+        label_smoothing=label_smoothing,
+        ignore_index=ignore_index,
+        normalization=normalization,
+        **kw,
+    )
+    loss = run_softmax_loss(x, call, checked=True)
     return loss.to(input.dtype) if x is not input else loss
+
+
+def _weight_for(weight: object, input: Tensor) -> Tensor | None:
+    """``weight`` (per-class weights, or one real for every class) for the kernel."""
+    return kernel_per_class(
+        "weight", weight, input, lambda: as_per_class("weight", weight, input.shape[1], input)
+    )
 
 
 def _num_classes(input: Tensor) -> int:
@@ -138,14 +167,22 @@ def logit_adjusted_loss(
     ``tau=0`` or uniform counts give plain cross-entropy. At test time use the raw logits (the
     adjustment is already learned) or :func:`logit_adjust` on a plainly trained model."""
     c = _num_classes(input)
-    offsets = logit_adjustments(as_class_counts(class_counts, c), tau)
+    tau = check_real("tau", tau)
+    offsets = kernel_per_class(
+        "offsets",
+        class_counts,
+        input,
+        lambda: logit_adjustments(as_class_counts(class_counts, c), tau),
+        ("logit_adjusted", tau),
+        optional=False,
+    )
     return _run(
         input,
         target,
         reduction,
         label_smoothing,
         offsets=offsets,
-        weight=as_per_class("weight", weight, c, input),
+        weight=_weight_for(weight, input),
         ignore_index=ignore_index,
     )
 
@@ -167,14 +204,21 @@ def balanced_softmax_loss(
     probability, and a target of that class has loss ``+inf``. Use plain ``softmax(z)`` at test
     time."""
     c = _num_classes(input)
-    counts = as_class_counts(class_counts, c)
+    offsets = kernel_per_class(
+        "offsets",
+        class_counts,
+        input,
+        lambda: torch.log(as_class_counts(class_counts, c)),
+        "balanced_softmax",
+        optional=False,
+    )
     return _run(
         input,
         target,
         reduction,
         label_smoothing,
-        offsets=torch.log(counts),
-        weight=as_per_class("weight", weight, c, input),
+        offsets=offsets,
+        weight=_weight_for(weight, input),
         ignore_index=ignore_index,
     )
 
@@ -209,8 +253,16 @@ def ldam_loss(
     The margin is subtracted before scaling; ``weight`` (e.g. :func:`longtail.weights.drw`)
     uses torch's weighted mean, as the official LDAM-DRW code does."""
     c = _num_classes(input)
-    margins = ldam_margins(as_class_counts(class_counts, c), max_margin)
     scale = check_ldam_scale(scale, max_margin)
+    max_margin = check_real("max_margin", max_margin, low=0.0)
+    margins = kernel_per_class(
+        "margins",
+        class_counts,
+        input,
+        lambda: ldam_margins(as_class_counts(class_counts, c), max_margin),
+        ("ldam", max_margin),
+        optional=False,
+    )
     return _run(
         input,
         target,
@@ -218,7 +270,7 @@ def ldam_loss(
         label_smoothing,
         margins=margins,
         scale=scale,
-        weight=as_per_class("weight", weight, c, input),
+        weight=_weight_for(weight, input),
         ignore_index=ignore_index,
     )
 
@@ -267,15 +319,27 @@ def weighted_cross_entropy(
     c = _num_classes(input)
     if (class_counts is None) == (weight is None):
         raise ValueError("weighted_cross_entropy needs exactly one of class_counts or weight")
-    if weight is None:
-        weight = _weighting(as_class_counts(class_counts, c), weighting, beta, input)
+    if class_counts is not None:
+        check_choice("weighting", weighting, _WEIGHTINGS)
+        if weighting == "effective_number":
+            beta = check_real("beta", beta, low=0.0, high=1.0)
+        kernel_weight = kernel_per_class(
+            "weight",
+            class_counts,
+            input,
+            lambda: _weighting(as_class_counts(class_counts, c), weighting, beta, input),
+            (weighting, beta if weighting == "effective_number" else None),
+            optional=False,
+        )
+    else:
+        kernel_weight = _weight_for(weight, input)
     return _run(
         input,
         target,
         reduction,
         label_smoothing,
         ignore_index=ignore_index,
-        weight=as_per_class("weight", weight, c, input),
+        weight=kernel_weight,
         normalization=_check_normalization(normalization),
     )
 
@@ -344,8 +408,10 @@ def focal_loss(
         reduction,
         label_smoothing,
         gamma=gamma,
-        alpha=as_per_class("alpha", alpha, c, input),
-        weight=as_per_class("weight", weight, c, input),
+        alpha=kernel_per_class(
+            "alpha", alpha, input, lambda: as_per_class("alpha", alpha, c, input)
+        ),
+        weight=_weight_for(weight, input),
         ignore_index=ignore_index,
         normalization="count",
     )
@@ -382,8 +448,8 @@ def class_balanced_loss(
     c = _num_classes(input)
     _check_loss_type(loss_type)
     check_real("gamma", gamma, low=0.0)
-    w = _weights.effective_number(as_class_counts(class_counts, c), beta, dtype=torch.float64)
     if loss_type != "softmax":
+        w = _weights.effective_number(as_class_counts(class_counts, c), beta, dtype=torch.float64)
         return _class_balanced_sigmoid(
             input,
             target,
@@ -395,12 +461,23 @@ def class_balanced_loss(
             label_smoothing=label_smoothing,
             normalization=normalization,
         )
+    beta = check_real("beta", beta, low=0.0, high=1.0)
+    weight = kernel_per_class(
+        "weight",
+        class_counts,
+        input,
+        lambda: _weights.effective_number(
+            as_class_counts(class_counts, c), beta, dtype=torch.float64
+        ),
+        ("class_balanced", beta),
+        optional=False,
+    )
     return _run(
         input,
         target,
         reduction,
         label_smoothing,
-        weight=w,
+        weight=weight,
         ignore_index=ignore_index,
         normalization=_check_normalization(normalization),
     )
@@ -545,18 +622,11 @@ def _optional_tensor(name: str, value, num_classes: int | None = None) -> Tensor
     return as_real_vector(name, value, length=num_classes, nonnegative=True).cpu().clone()
 
 
-def _per_class_for(name: str, value, input: Tensor) -> Tensor:
-    """A Module's per-class tensor in ``input``'s compute dtype and device; an assigned weight
-    is checked as the functional forms check theirs (buffers were checked at construction)."""
-    if name == "weight":
-        checked = as_per_class("weight", value, input.shape[1], input)
-        assert checked is not None  # value is not None
-        return checked
-    return value.to(device=input.device, dtype=compute_dtype(input))
-
-
 class _SoftmaxFamilyLoss(nn.Module):
     """Shared arguments of the softmax-family Modules (``F.cross_entropy``'s)."""
+
+    # The per-class buffers the kernel takes, by their SoftmaxLossCall field names.
+    _per_class: tuple[str, ...] = ()
 
     def __init__(self, reduction: str, ignore_index: int, label_smoothing: float) -> None:
         super().__init__()
@@ -564,43 +634,40 @@ class _SoftmaxFamilyLoss(nn.Module):
         self.ignore_index = check_ignore_index(ignore_index)
         self.label_smoothing = check_real("label_smoothing", label_smoothing, low=0.0, high=1.0)
 
-    def _call(self, input: Tensor, target: Tensor, **params) -> Tensor:
-        # The per-class tensors (buffers, or a weight assigned after construction:
-        # ``loss.weight = drw(...)``) are brought to the input's compute dtype and device once,
-        # and a weight is checked by the functional forms' rules once: again only when the tensor
-        # is another one, was changed in place (its version counter), or the input's compute
-        # dtype or device changed. On small batches the cast and the check cost about as much
-        # as the kernel.
+    def _call(self, input: Tensor, target: Tensor, **options) -> Tensor:
+        """The kernel over ``self._per_class`` and ``options`` (the other SoftmaxLossCall
+        fields). The buffers reach it converted once per tensor version, input dtype, device
+        and C (:func:`~longtail.losses._common.kernel_per_class`): an in-place change, a
+        replaced buffer or another input dtype each take effect on the next call; the number
+        of classes and an assigned weight are checked on those calls only."""
         check_logits_target(input, target)
-        if torch.compiler.is_compiling():  # traced once; no object identity in a graph
-            for name, value in params.items():
-                if (name == "weight" and value is not None) or isinstance(value, Tensor):
-                    params[name] = _per_class_for(name, value, input)
-            return self._run(input, target, params)
-        cache = self.__dict__.setdefault("_per_class_cache", {})
-        for name, value in params.items():
-            if value is None or (name != "weight" and not isinstance(value, Tensor)):
-                continue  # scalars and strings go to the functional as they are
-            key = (getattr(value, "_version", None), input.dtype, input.device)
-            hit = cache.get(name)
-            if hit is not None and hit[0] is value and hit[1] == key:
-                params[name] = hit[2]
-            else:
-                converted = _per_class_for(name, value, input)
-                cache[name] = (value, key, converted)
-                params[name] = converted
-        return self._run(input, target, params)
-
-    def _run(self, input: Tensor, target: Tensor, params: dict) -> Tensor:
+        buffers = self._buffers  # not nn.Module.__getattr__: it costs 0.6 us a read
+        for name in self._per_class:
+            value = buffers[name]
+            if value is not None:
+                options[name] = kernel_per_class(
+                    name,
+                    value,
+                    input,
+                    lambda name=name, value=value: self._checked_buffer(name, value, input),
+                )
         return _run(
             input,
             target,
             self.reduction,
             self.label_smoothing,
+            True,
             ignore_index=self.ignore_index,
-            checked=True,
-            **params,
+            **options,
         )
+
+    def _checked_buffer(self, name: str, value: Tensor, input: Tensor) -> Tensor | None:
+        counts = self._buffers.get("class_counts")
+        if counts is not None:
+            _num_classes_match(input, counts)
+        if name == "weight":  # maybe assigned after construction: ``loss.weight = drw(...)``
+            return as_per_class("weight", value, input.shape[1], input)
+        return value
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}, ignore_index={self.ignore_index}"
@@ -659,10 +726,10 @@ class WeightedCrossEntropyLoss(_SoftmaxFamilyLoss):
             self.register_buffer("class_counts", None)
         self.register_buffer("weight", _optional_tensor("weight", weight))
 
+    _per_class = ("weight",)
+
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        if self.class_counts is not None:
-            _num_classes_match(input, self.class_counts)
-        return self._call(input, target, weight=self.weight, normalization=self.normalization)
+        return self._call(input, target, normalization=self.normalization)
 
 
 class FocalLoss(_SoftmaxFamilyLoss):
@@ -782,9 +849,11 @@ class ClassBalancedLoss(_SoftmaxFamilyLoss):
         self.register_buffer("class_counts", counts)
         self.register_buffer("weight", _weights.effective_number(counts, beta, dtype=torch.float64))
 
+    _per_class = ("weight",)
+
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        _num_classes_match(input, self.weight)
         if self.loss_type != "softmax":
+            _num_classes_match(input, self.weight)
             return _class_balanced_sigmoid(
                 input,
                 target,
@@ -796,7 +865,7 @@ class ClassBalancedLoss(_SoftmaxFamilyLoss):
                 label_smoothing=self.label_smoothing,
                 normalization=self.normalization,
             )
-        return self._call(input, target, weight=self.weight, normalization=self.normalization)
+        return self._call(input, target, normalization=self.normalization)
 
 
 class LDAMLoss(_SoftmaxFamilyLoss):
@@ -848,9 +917,10 @@ class LDAMLoss(_SoftmaxFamilyLoss):
         self.register_buffer("margins", ldam_margins(counts, max_margin))
         self.register_buffer("weight", _optional_tensor("weight", weight, counts.numel()))
 
+    _per_class = ("margins", "weight")
+
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        _num_classes_match(input, self.margins)
-        return self._call(input, target, margins=self.margins, scale=self.scale, weight=self.weight)
+        return self._call(input, target, scale=self.scale)
 
 
 class LogitAdjustedLoss(_SoftmaxFamilyLoss):
@@ -896,9 +966,10 @@ class LogitAdjustedLoss(_SoftmaxFamilyLoss):
         self.register_buffer("offsets", logit_adjustments(counts, tau))
         self.register_buffer("weight", _optional_tensor("weight", weight, counts.numel()))
 
+    _per_class = ("offsets", "weight")
+
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        _num_classes_match(input, self.offsets)
-        return self._call(input, target, offsets=self.offsets, weight=self.weight)
+        return self._call(input, target)
 
 
 class BalancedSoftmaxLoss(_SoftmaxFamilyLoss):
@@ -942,9 +1013,10 @@ class BalancedSoftmaxLoss(_SoftmaxFamilyLoss):
         self.register_buffer("offsets", torch.log(counts))
         self.register_buffer("weight", _optional_tensor("weight", weight, counts.numel()))
 
+    _per_class = ("offsets", "weight")
+
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        _num_classes_match(input, self.offsets)
-        return self._call(input, target, offsets=self.offsets, weight=self.weight)
+        return self._call(input, target)
 
 
 class SoftmaxEqualizationLoss(nn.Module):
