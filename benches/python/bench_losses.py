@@ -112,6 +112,24 @@ def ours(counts: torch.Tensor):
     }
 
 
+def functional_forms(counts: torch.Tensor):
+    """The same losses through their functional forms, with the counts tensor passed on every
+    call (the per-class tensors derived from it are kept between calls while it is unchanged)."""
+    from longtail import functional as LF
+
+    drw = W.drw(counts, 200)
+    return {
+        "weighted_ce": lambda x, y: LF.weighted_cross_entropy(
+            x, y, counts, weighting="effective_number"
+        ),
+        "focal": lambda x, y: LF.focal_loss(x, y, gamma=2.0),
+        "class_balanced": lambda x, y: LF.class_balanced_loss(x, y, counts, beta=0.9999),
+        "ldam": lambda x, y: LF.ldam_loss(x, y, counts, max_margin=0.5, scale=30.0, weight=drw),
+        "logit_adjusted": lambda x, y: LF.logit_adjusted_loss(x, y, counts, tau=1.0),
+        "balanced_softmax": lambda x, y: LF.balanced_softmax_loss(x, y, counts),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller shapes, for a smoke run")
@@ -143,20 +161,31 @@ def main() -> None:
         )
         print(
             f"  {'loss':<18} {'ours ms':>10} {'vs F.ce':>8} {'plain ms':>10} {'speedup':>8} "
-            f"{'x bound':>8} {'mem ours':>9} {'mem plain':>10}"
+            f"{'x bound':>8} {'mem ours':>9} {'mem plain':>10} {'fn/Module':>16}"
         )
         plain = official_formulations(counts, c)
+        functional = functional_forms(counts)
         for name, module in ours(counts).items():
             t, _ = timed(module, x, y)
             tp, _ = timed(plain[name], x, y)
+            # Functional form against its Module, interleaved twice (A B A B).
+            fn_ratios = []
+            for _ in range(2):
+                tm, _ = timed(module, x, y)
+                tf, _ = timed(functional[name], x, y)
+                fn_ratios.append(tf / tm)
             mem = peak_extra_bytes(module, x, y)
             memp = peak_extra_bytes(plain[name], x, y)
             with torch.no_grad():
                 diff = (module(x, y) - plain[name](x, y)).abs().item()
             assert math.isfinite(diff) and diff < 1e-3, f"{name}: ours and plain differ by {diff}"
+            with torch.no_grad():
+                same = (module(x, y) - functional[name](x, y)).abs().item()
+            assert same == 0.0, f"{name}: Module and functional form differ by {same}"
             print(
                 f"  {name:<18} {t * 1e3:10.3f} {t / ce_t:8.2f} {tp * 1e3:10.3f} {tp / t:8.2f} "
-                f"{t / bound:8.1f} {mem / buf:9.2f} {memp / buf:10.2f}"
+                f"{t / bound:8.1f} {mem / buf:9.2f} {memp / buf:10.2f} "
+                f"{fn_ratios[0]:7.2f} {fn_ratios[1]:7.2f}x"
             )
         print()
 

@@ -210,21 +210,9 @@ def run_softmax_loss(
     _check_label_range(path, target, input.shape[1], call.ignore_index)
     module = _accelerator.module() if path == "tch" else None
     run = _fallback.softmax_loss if module is None else module.softmax_loss
-    return run(
-        input.detach(),
-        target,
-        offsets=call.offsets,
-        margins=call.margins,
-        scale=call.scale,
-        weight=call.weight,
-        alpha=call.alpha,
-        gamma=call.gamma,
-        label_smoothing=call.label_smoothing,
-        ignore_index=call.ignore_index,
-        reduction=call.reduction,
-        normalization=call.normalization,
-        avg_factor=call.avg_factor,
-    )
+    options = call._asdict()
+    del options["target"], options["backend"]
+    return run(input.detach(), target, **options)
 
 
 def _checked_softmax_call(input: Tensor, call: SoftmaxLossCall) -> SoftmaxLossCall:

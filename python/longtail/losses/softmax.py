@@ -22,7 +22,7 @@ Shared conventions, as in :func:`torch.nn.functional.cross_entropy`:
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 
 import numpy as np
 import torch
@@ -99,6 +99,24 @@ def _run(
     return loss.to(input.dtype) if x is not input else loss
 
 
+def _from_counts(
+    name: str, class_counts: Counts, input: Tensor, rule: Callable[[Tensor], Tensor], key: Hashable
+) -> Tensor:
+    """The kernel's per-class tensor ``rule(counts)`` of the checked float64 ``class_counts``
+    (kept between calls, see :func:`~longtail.losses._common.kernel_per_class`); ``key``
+    names the rule and its scalars."""
+    derived = kernel_per_class(
+        name,
+        class_counts,
+        input,
+        lambda: rule(as_class_counts(class_counts, input.shape[1])),
+        key,
+        optional=False,
+    )
+    assert derived is not None  # not optional
+    return derived
+
+
 def _weight_for(weight: object, input: Tensor) -> Tensor | None:
     """``weight`` (per-class weights, or one real for every class) for the kernel."""
     return kernel_per_class(
@@ -166,15 +184,10 @@ def logit_adjusted_loss(
 
     ``tau=0`` or uniform counts give plain cross-entropy. At test time use the raw logits (the
     adjustment is already learned) or :func:`logit_adjust` on a plainly trained model."""
-    c = _num_classes(input)
+    _num_classes(input)
     tau = check_real("tau", tau)
-    offsets = kernel_per_class(
-        "offsets",
-        class_counts,
-        input,
-        lambda: logit_adjustments(as_class_counts(class_counts, c), tau),
-        ("logit_adjusted", tau),
-        optional=False,
+    offsets = _from_counts(
+        "offsets", class_counts, input, lambda n: logit_adjustments(n, tau), ("logit_adjusted", tau)
     )
     return _run(
         input,
@@ -203,15 +216,8 @@ def balanced_softmax_loss(
     A class with ``n = 0`` gets offset ``−inf`` (as in the official code): it never receives
     probability, and a target of that class has loss ``+inf``. Use plain ``softmax(z)`` at test
     time."""
-    c = _num_classes(input)
-    offsets = kernel_per_class(
-        "offsets",
-        class_counts,
-        input,
-        lambda: torch.log(as_class_counts(class_counts, c)),
-        "balanced_softmax",
-        optional=False,
-    )
+    _num_classes(input)
+    offsets = _from_counts("offsets", class_counts, input, torch.log, "balanced_softmax")
     return _run(
         input,
         target,
@@ -252,16 +258,11 @@ def ldam_loss(
 
     The margin is subtracted before scaling; ``weight`` (e.g. :func:`longtail.weights.drw`)
     uses torch's weighted mean, as the official LDAM-DRW code does."""
-    c = _num_classes(input)
+    _num_classes(input)
     scale = check_ldam_scale(scale, max_margin)
     max_margin = check_real("max_margin", max_margin, low=0.0)
-    margins = kernel_per_class(
-        "margins",
-        class_counts,
-        input,
-        lambda: ldam_margins(as_class_counts(class_counts, c), max_margin),
-        ("ldam", max_margin),
-        optional=False,
+    margins = _from_counts(
+        "margins", class_counts, input, lambda n: ldam_margins(n, max_margin), ("ldam", max_margin)
     )
     return _run(
         input,
@@ -316,20 +317,19 @@ def weighted_cross_entropy(
             ``F.cross_entropy`` does — under it ``N/n_c`` and ``n_min/n_c`` give the same loss;
             ``"count"`` divides by the number of non-ignored samples.
     """
-    c = _num_classes(input)
+    _num_classes(input)
     if (class_counts is None) == (weight is None):
         raise ValueError("weighted_cross_entropy needs exactly one of class_counts or weight")
     if class_counts is not None:
         check_choice("weighting", weighting, _WEIGHTINGS)
         if weighting == "effective_number":
             beta = check_real("beta", beta, low=0.0, high=1.0)
-        kernel_weight = kernel_per_class(
+        kernel_weight = _from_counts(
             "weight",
             class_counts,
             input,
-            lambda: _weighting(as_class_counts(class_counts, c), weighting, beta, input),
+            lambda n: _weighting(n, weighting, beta, input),
             (weighting, beta if weighting == "effective_number" else None),
-            optional=False,
         )
     else:
         kernel_weight = _weight_for(weight, input)
@@ -462,15 +462,12 @@ def class_balanced_loss(
             normalization=normalization,
         )
     beta = check_real("beta", beta, low=0.0, high=1.0)
-    weight = kernel_per_class(
+    weight = _from_counts(
         "weight",
         class_counts,
         input,
-        lambda: _weights.effective_number(
-            as_class_counts(class_counts, c), beta, dtype=torch.float64
-        ),
+        lambda n: _weights.effective_number(n, beta, dtype=torch.float64),
         ("class_balanced", beta),
-        optional=False,
     )
     return _run(
         input,
