@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from types import ModuleType
 from typing import NamedTuple
 
 import torch
@@ -53,6 +54,13 @@ def _path(backend: str, input: Tensor) -> str:
         "backend should be 'auto', 'tch', 'torch' or (for CPU tensors) 'kernel', but got "
         f"backend={backend!r}"
     )
+
+
+def _tch() -> ModuleType:
+    """The accelerator's native module, for a call whose path :func:`_path` made ``"tch"``."""
+    module = _accelerator.module()
+    assert module is not None, "the tch path is only taken where the accelerator is loaded"
+    return module
 
 
 def _check_input(input: Tensor) -> None:
@@ -253,29 +261,55 @@ def _checked_softmax_call(input: Tensor, call: SoftmaxLossCall) -> SoftmaxLossCa
 # -- sigmoid family ---------------------------------------------------------------------------
 
 
-def sigmoid_loss(
-    input: Tensor,
-    target: Tensor,
-    *,
-    num_labels: int | None = None,
-    gamma: float = 0.0,
-    alpha: float | None = None,
-    weight: Tensor | None = None,
-    label_weight: Tensor | None = None,
-    pos_weight: Tensor | None = None,
-    neg_weight: Tensor | None = None,
-    neg_weight_fg_only: bool = False,
-    ignore_index: int = -100,
-    reduction: str = "mean",
-    normalization: str = "elements",
-    avg_factor: float | None = None,
-    collect_stats: bool = False,
-    backend: str = "auto",
-) -> tuple[Tensor, Tensor, Tensor]:
+class SigmoidLossCall(NamedTuple):
+    """Every argument of the sigmoid-family kernel but ``input``, declared once (see
+    :class:`SoftmaxLossCall`)."""
+
+    target: Tensor
+    weight: Tensor | None = None
+    label_weight: Tensor | None = None
+    pos_weight: Tensor | None = None
+    neg_weight: Tensor | None = None
+    num_labels: int | None = None
+    gamma: float = 0.0
+    alpha: float | None = None
+    neg_weight_fg_only: bool = False
+    ignore_index: int = -100
+    reduction: str = "mean"
+    normalization: str = "elements"
+    avg_factor: float | None = None
+    collect_stats: bool = False
+    backend: str = "auto"
+
+
+def sigmoid_loss(input: Tensor, target: Tensor, **arguments) -> tuple[Tensor, Tensor, Tensor]:
     """Per-element sigmoid BCE with a focal factor and per-row / per-label / per-class weights,
     against ``(N,)`` labels or a float target of input's shape: ``(loss, grad, stats)``,
-    ``stats`` the ``(2, C)`` per-class gradient statistics or an empty tensor."""
+    ``stats`` the ``(2, C)`` per-class gradient statistics or an empty tensor. The keyword
+    arguments are the fields of :class:`SigmoidLossCall`."""
+    return run_sigmoid_loss(input, SigmoidLossCall(target, **arguments))
+
+
+def run_sigmoid_loss(input: Tensor, call: SigmoidLossCall) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`sigmoid_loss` for an assembled call."""
     _check_input(input)
+    (
+        target,
+        weight,
+        label_weight,
+        pos_weight,
+        neg_weight,
+        num_labels,
+        gamma,
+        alpha,
+        neg_weight_fg_only,
+        ignore_index,
+        reduction,
+        normalization,
+        avg_factor,
+        collect_stats,
+        backend,
+    ) = call
     shape = tuple(input.shape)
     dense = target.is_floating_point()
     if dense:
@@ -301,28 +335,18 @@ def sigmoid_loss(
     labels_count = (shape[1] + 1 if num_labels is None else int(num_labels)) if not dense else 0
     _check_choice("reduction", reduction, _REDUCTIONS)
     _check_choice("normalization", normalization, ("elements", "rows"))
-    arrays = {
-        "weight": _like("weight", weight, input, (rows,), "sample"),
-        "label_weight": (
-            _like("label_weight", label_weight, input, (labels_count,), "label")
-            if not dense
-            else None
-            if label_weight is None
-            else label_weight.to(input).contiguous()
-        ),
-        "pos_weight": _like("pos_weight", pos_weight, input, (c,), "class"),
-        "neg_weight": _like("neg_weight", neg_weight, input, (c,), "class"),
-    }
-    options = dict(
-        num_labels=num_labels,
-        gamma=float(gamma),
-        alpha=None if alpha is None else float(alpha),
-        neg_weight_fg_only=bool(neg_weight_fg_only),
-        ignore_index=int(ignore_index),
-        reduction=reduction,
-        normalization=normalization,
-        avg_factor=avg_factor,
-    )
+    weight = _like("weight", weight, input, (rows,), "sample")
+    if not dense:
+        label_weight = _like("label_weight", label_weight, input, (labels_count,), "label")
+    elif label_weight is not None:
+        label_weight = label_weight.to(input).contiguous()
+    pos_weight = _like("pos_weight", pos_weight, input, (c,), "class")
+    neg_weight = _like("neg_weight", neg_weight, input, (c,), "class")
+    gamma = float(gamma)
+    alpha = None if alpha is None else float(alpha)
+    neg_weight_fg_only = bool(neg_weight_fg_only)
+    ignore_index = int(ignore_index)
+    collect_stats = bool(collect_stats)
     path = _path(backend, input)
     if path == "kernel":
         x = input.detach().contiguous()
@@ -336,39 +360,89 @@ def sigmoid_loss(
             loss.numpy(),
             grad.numpy(),
             stats.numpy() if collect_stats else None,
-            **{k: _np(v) for k, v in arrays.items()},
-            **options,
+            num_labels=num_labels,
+            gamma=gamma,
+            alpha=alpha,
+            weight=_np(weight),
+            label_weight=_np(label_weight),
+            pos_weight=_np(pos_weight),
+            neg_weight=_np(neg_weight),
+            neg_weight_fg_only=neg_weight_fg_only,
+            ignore_index=ignore_index,
+            reduction=reduction,
+            normalization=normalization,
+            avg_factor=avg_factor,
         )
         return loss, grad, stats.view(2, c) if collect_stats else stats
     if not dense:
-        _check_label_range(path, target, labels_count, int(ignore_index))
-    run = _accelerator.module().sigmoid_loss if path == "tch" else _fallback.sigmoid_loss
-    return run(input.detach(), target, **arrays, **options, collect_stats=bool(collect_stats))
+        _check_label_range(path, target, labels_count, ignore_index)
+    run = _tch().sigmoid_loss if path == "tch" else _fallback.sigmoid_loss
+    return run(
+        input.detach(),
+        target,
+        num_labels=num_labels,
+        gamma=gamma,
+        alpha=alpha,
+        weight=weight,
+        label_weight=label_weight,
+        pos_weight=pos_weight,
+        neg_weight=neg_weight,
+        neg_weight_fg_only=neg_weight_fg_only,
+        ignore_index=ignore_index,
+        reduction=reduction,
+        normalization=normalization,
+        avg_factor=avg_factor,
+        collect_stats=collect_stats,
+    )
 
 
 # -- Seesaw (and softmax EQL) -----------------------------------------------------------------
 
 
-def seesaw_loss(
-    input: Tensor,
-    target: Tensor,
-    *,
-    num_classes: int,
-    mode: str = "classification",
-    counts: Tensor | None = None,
-    p: float = 0.8,
-    q: float = 2.0,
-    eps: float = 1e-2,
-    factors: Tensor | None = None,
-    weight: Tensor | None = None,
-    ignore_index: int = -100,
-    reduction: str = "mean",
-    avg_factor: float | None = None,
-    backend: str = "auto",
-) -> tuple[Tensor, Tensor, Tensor]:
+class SeesawLossCall(NamedTuple):
+    """Every argument of the Seesaw kernel but ``input``, declared once (see
+    :class:`SoftmaxLossCall`)."""
+
+    target: Tensor
+    num_classes: int
+    mode: str = "classification"
+    counts: Tensor | None = None
+    factors: Tensor | None = None
+    weight: Tensor | None = None
+    p: float = 0.8
+    q: float = 2.0
+    eps: float = 1e-2
+    ignore_index: int = -100
+    reduction: str = "mean"
+    avg_factor: float | None = None
+    backend: str = "auto"
+
+
+def seesaw_loss(input: Tensor, target: Tensor, **arguments) -> tuple[Tensor, Tensor, Tensor]:
     """Seesaw loss of ``(N, K)`` logits, K by the head layout ``mode``:
-    ``(loss_classes, loss_objectness, grad)``, ``grad`` the gradient of their sum."""
+    ``(loss_classes, loss_objectness, grad)``, ``grad`` the gradient of their sum. The keyword
+    arguments are the fields of :class:`SeesawLossCall` (``num_classes`` required)."""
+    return run_seesaw_loss(input, SeesawLossCall(target, **arguments))
+
+
+def run_seesaw_loss(input: Tensor, call: SeesawLossCall) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`seesaw_loss` for an assembled call."""
     _check_input(input)
+    (
+        target,
+        num_classes,
+        mode,
+        counts,
+        factors,
+        weight,
+        p,
+        q,
+        eps,
+        ignore_index,
+        reduction,
+        avg_factor,
+        backend,
+    ) = call
     target = _check_labels("target", target, input)
     _check_choice("mode", mode, _SEESAW_MODES)
     _check_choice("reduction", reduction, _REDUCTIONS)
@@ -386,21 +460,10 @@ def seesaw_loss(
             f"{tuple(target.shape)}"
         )
     n = shape[0]
-    arrays = {
-        "counts": _like("counts", counts, input, (c,), "class"),
-        "factors": None if factors is None else _like("factors", factors, input, (n, c), "row"),
-        "weight": _like("weight", weight, input, (n,), "sample"),
-    }
-    options = dict(
-        num_classes=c,
-        mode=mode,
-        p=float(p),
-        q=float(q),
-        eps=float(eps),
-        ignore_index=int(ignore_index),
-        reduction=reduction,
-        avg_factor=avg_factor,
-    )
+    counts = _like("counts", counts, input, (c,), "class")
+    factors = _like("factors", factors, input, (n, c), "row")
+    weight = _like("weight", weight, input, (n,), "sample")
+    p, q, eps, ignore_index = float(p), float(q), float(eps), int(ignore_index)
     path = _path(backend, input)
     if path == "kernel":
         x = input.detach().contiguous()
@@ -415,8 +478,17 @@ def seesaw_loss(
             target.contiguous().numpy(),
             loss.numpy(),
             grad.numpy(),
-            **{k: _np(v) for k, v in arrays.items()},
-            **options,
+            num_classes=c,
+            mode=mode,
+            counts=_np(counts),
+            p=p,
+            q=q,
+            eps=eps,
+            factors=_np(factors),
+            weight=_np(weight),
+            ignore_index=ignore_index,
+            reduction=reduction,
+            avg_factor=avg_factor,
         )
         if reduction == "none":
             if objectness:  # two outputs that alias neither each other (custom-op rule)
@@ -424,27 +496,53 @@ def seesaw_loss(
             return loss, torch.zeros_like(loss), grad
         return loss[0].clone(), loss[1].clone(), grad
     num_labels = c if mode == "classification" else c + 1
-    _check_label_range(path, target, num_labels, int(ignore_index))
-    run = _accelerator.module().seesaw_loss if path == "tch" else _fallback.seesaw_loss
-    return run(input.detach(), target, **arrays, **options)
+    _check_label_range(path, target, num_labels, ignore_index)
+    run = _tch().seesaw_loss if path == "tch" else _fallback.seesaw_loss
+    return run(
+        input.detach(),
+        target,
+        num_classes=c,
+        mode=mode,
+        counts=counts,
+        p=p,
+        q=q,
+        eps=eps,
+        factors=factors,
+        weight=weight,
+        ignore_index=ignore_index,
+        reduction=reduction,
+        avg_factor=avg_factor,
+    )
 
 
 # -- group softmax (BAGS) ---------------------------------------------------------------------
 
 
+class GroupSoftmaxCall(NamedTuple):
+    """Every argument of the group-softmax kernel but ``input``, declared once (see
+    :class:`SoftmaxLossCall`)."""
+
+    targets: Tensor
+    weights: Tensor
+    offsets: list[int]
+    reduction: str = "mean"
+    backend: str = "auto"
+
+
 def group_softmax_loss(
-    input: Tensor,
-    targets: Tensor,
-    weights: Tensor,
-    offsets: Sequence[int],
-    *,
-    reduction: str = "mean",
-    backend: str = "auto",
+    input: Tensor, targets: Tensor, weights: Tensor, offsets: Sequence[int], **arguments
 ) -> tuple[Tensor, Tensor]:
     """Group softmax of ``(N, K)`` logits cut into consecutive column groups at ``offsets``
     (``0 = o_0 < ... < o_G = K``), with ``(N, G)`` target positions and weights:
-    ``(loss, grad)``."""
+    ``(loss, grad)``. The keyword arguments are the fields of :class:`GroupSoftmaxCall`."""
+    call = GroupSoftmaxCall(targets, weights, [int(o) for o in offsets], **arguments)
+    return run_group_softmax_loss(input, call)
+
+
+def run_group_softmax_loss(input: Tensor, call: GroupSoftmaxCall) -> tuple[Tensor, Tensor]:
+    """:func:`group_softmax_loss` for an assembled call."""
     _check_input(input)
+    targets, weights, offsets, reduction, backend = call
     targets = _check_labels("targets", targets, input)
     _check_choice("reduction", reduction, _REDUCTIONS)
     offsets = [int(o) for o in offsets]
@@ -481,7 +579,5 @@ def group_softmax_loss(
     if path == "tch" and targets.device.type != "cpu" and targets.numel():
         sizes = torch.tensor([b - a for a, b in itertools.pairwise(offsets)], device=input.device)
         _device_check_labels((targets >= 0) & (targets < sizes))
-    run = (
-        _accelerator.module().group_softmax_loss if path == "tch" else _fallback.group_softmax_loss
-    )
+    run = _tch().group_softmax_loss if path == "tch" else _fallback.group_softmax_loss
     return run(input.detach(), targets, weights, offsets, reduction=reduction)

@@ -10,7 +10,7 @@ import longtail
 import pytest
 import torch
 from _testing import CPU_BACKENDS
-from longtail import _autograd
+from longtail import _autograd, _kernels
 from longtail import functional as F
 from longtail.exceptions import InvalidArgumentError, OutOfRangeError
 from longtail.losses import EQLv2Loss
@@ -58,7 +58,7 @@ def test_matches_official_over_steps(backend):
     m = EQLv2Loss(C).double()
     oracle = ref.EQLv2(C)
     original = _autograd.SigmoidLossFn.apply
-    _autograd.SigmoidLossFn.apply = lambda *a: original(*a[:-1], backend)
+    _autograd.SigmoidLossFn.apply = lambda x, call: original(x, call._replace(backend=backend))
     try:
         for step in range(8):
             x, y = _batch(seed=step)
@@ -203,20 +203,14 @@ def test_opcheck_and_public_names():
         _autograd.sigmoid_loss_op,
         (
             x.float().requires_grad_(),
-            y,
-            None,
-            None,
-            pos_w,
-            neg_w,
-            4,
-            0.0,
-            None,
-            False,
-            -100,
-            "mean",
-            "rows",
-            None,
-            True,
+            *_kernels.SigmoidLossCall(
+                y,
+                pos_weight=pos_w,
+                neg_weight=neg_w,
+                num_labels=4,
+                normalization="rows",
+                collect_stats=True,
+            ),
         ),
     )
     assert longtail.EQLv2Loss is EQLv2Loss

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as TF
 from _testing import CPU_BACKENDS
-from longtail import _autograd
+from longtail import _autograd, _kernels
 from longtail import functional as F
 from longtail.exceptions import InvalidArgumentError, OutOfRangeError
 from longtail.losses import GroupSoftmaxLoss
@@ -53,7 +53,7 @@ def test_loss_with_given_keep_matches_eqlv2(backend):
     keep = torch.rand(len(y), len(GROUPS), generator=torch.Generator().manual_seed(1)) < 0.5
     keep[:, -1] = True
     original = _autograd.GroupSoftmaxFn.apply
-    _autograd.GroupSoftmaxFn.apply = lambda *a: original(*a[:-1], backend)
+    _autograd.GroupSoftmaxFn.apply = lambda x, call: original(x, call._replace(backend=backend))
     try:
         got, gg = _grad(lambda z: F.group_softmax_loss(z, y, COUNTS, keep=keep), x)
     finally:
@@ -147,6 +147,5 @@ def test_errors_empty_and_opcheck():
         offsets.append(offsets[-1] + s)
     targets = F.bags_layout(COUNTS)[0][:, y].T.contiguous()
     w = torch.rand(len(y), len(sizes))
-    torch.library.opcheck(
-        _autograd.group_softmax_loss_op, (x.float().requires_grad_(), targets, w, offsets, "mean")
-    )
+    call = _kernels.GroupSoftmaxCall(targets, w, offsets, reduction="mean")
+    torch.library.opcheck(_autograd.group_softmax_loss_op, (x.float().requires_grad_(), *call))

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as TF
 from _testing import CPU_BACKENDS
-from longtail import _autograd
+from longtail import _autograd, _kernels
 from longtail import functional as F
 from longtail.exceptions import InvalidArgumentError, OutOfRangeError
 from longtail.losses import SeesawLoss
@@ -154,8 +154,8 @@ def _with_backend(backend, fn):
     """Runs ``fn`` with the functional's kernel call pinned to ``backend``."""
     original = _autograd.SeesawLossFn.apply
 
-    def pinned(*args):
-        return original(*args[:-1], backend)
+    def pinned(input, call):
+        return original(input, call._replace(backend=backend))
 
     _autograd.SeesawLossFn.apply = pinned
     try:
@@ -345,29 +345,15 @@ def test_opcheck():
     x = x.float().requires_grad_()
     counts = torch.tensor([5.0, 1.0, 9.0])
     for reduction in ("mean", "none"):
-        torch.library.opcheck(
-            _autograd.seesaw_loss_op,
-            (x, y, counts, None, w.float(), 3, "objectness", 0.8, 2.0, 1e-2, -100, reduction, None),
+        call = _kernels.SeesawLossCall(
+            y, 3, mode="objectness", counts=counts, weight=w.float(), reduction=reduction
         )
+        torch.library.opcheck(_autograd.seesaw_loss_op, (x, *call))
     xc = x.detach()[:, :3].clone().requires_grad_()
-    torch.library.opcheck(
-        _autograd.seesaw_loss_op,
-        (
-            xc,
-            y.clamp(max=2),
-            counts,
-            torch.ones(6, 3),
-            None,
-            3,
-            "classification",
-            0.8,
-            2.0,
-            1e-2,
-            -100,
-            "sum",
-            None,
-        ),
+    call = _kernels.SeesawLossCall(
+        y.clamp(max=2), 3, counts=counts, factors=torch.ones(6, 3), reduction="sum"
     )
+    torch.library.opcheck(_autograd.seesaw_loss_op, (xc, *call))
 
 
 @pytest.mark.slow

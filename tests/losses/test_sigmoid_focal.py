@@ -8,7 +8,7 @@ import longtail
 import pytest
 import torch
 from _testing import CPU_BACKENDS
-from longtail import _autograd
+from longtail import _autograd, _kernels
 from longtail import functional as F
 from longtail.exceptions import InvalidArgumentError, OutOfRangeError
 from longtail.losses import SigmoidFocalLoss
@@ -208,42 +208,19 @@ def test_errors():
 def test_opcheck():
     x, y, w = _batch(n=6, c=3, seed=10)
     x = x.detach().float().requires_grad_()
-    args = (
-        x,
+    call = _kernels.SigmoidLossCall(y, weight=w.float(), gamma=2.0, alpha=0.25)
+    torch.library.opcheck(_autograd.sigmoid_loss_op, (x, *call))
+    call_none = _kernels.SigmoidLossCall(
         y,
-        w.float(),
-        None,
-        None,
-        None,
-        None,
-        2.0,
-        0.25,
-        False,
-        -100,
-        "mean",
-        "elements",
-        None,
-        False,
+        pos_weight=torch.rand(3),
+        neg_weight=torch.rand(3),
+        num_labels=4,
+        neg_weight_fg_only=True,
+        reduction="none",
+        normalization="rows",
+        collect_stats=True,
     )
-    torch.library.opcheck(_autograd.sigmoid_loss_op, args)
-    args_none = (
-        x,
-        y,
-        None,
-        None,
-        torch.rand(3),
-        torch.rand(3),
-        4,
-        0.0,
-        None,
-        True,
-        -100,
-        "none",
-        "rows",
-        None,
-        True,
-    )
-    torch.library.opcheck(_autograd.sigmoid_loss_op, args_none)
+    torch.library.opcheck(_autograd.sigmoid_loss_op, (x, *call_none))
 
 
 @pytest.mark.slow

@@ -79,22 +79,24 @@ def sigmoid_focal_loss(
     alpha_or_none: float | None = None
     if alpha >= 0:
         alpha_or_none = float(alpha)
+    # The op's arguments are the fields of longtail._kernels.SigmoidLossCall, all required.
     outputs = torch.ops.longtail.sigmoid_loss(
         x,
         targets.to(x.dtype),
-        None,
-        None,
-        None,
-        None,
-        None,
-        float(gamma),
-        alpha_or_none,
-        False,
-        -100,
-        reduction,
-        "elements",
-        None,
-        False,
+        weight=None,
+        label_weight=None,
+        pos_weight=None,
+        neg_weight=None,
+        num_labels=None,
+        gamma=float(gamma),
+        alpha=alpha_or_none,
+        neg_weight_fg_only=False,
+        ignore_index=-100,
+        reduction=reduction,
+        normalization="elements",
+        avg_factor=None,
+        collect_stats=False,
+        backend="auto",
     )
     loss = outputs[0]
     return loss.to(inputs.dtype) if low_precision else loss

@@ -36,7 +36,11 @@ def _scale_saved_grad(
 
 
 def _schema_type(hint):
-    """``X | None`` as ``typing.Optional[X]``: torch 2.4's schema inference reads only that."""
+    """``X | None`` as ``typing.Optional[X]`` and ``list[X]`` as ``typing.List[X]``: torch
+    2.4's schema inference reads only those."""
+    if typing.get_origin(hint) is list:
+        (inner,) = typing.get_args(hint)
+        return List[_schema_type(inner)]
     args = typing.get_args(hint)
     if type(None) in args:
         (inner,) = (a for a in args if a is not type(None))
@@ -44,15 +48,27 @@ def _schema_type(hint):
     return hint
 
 
-def _custom_op_signature(call: Any) -> inspect.Signature:
-    """``(input, *fields of call)``: a kernel's custom-op schema, from its one declaration."""
+def _custom_op_signature(call: Any, returns: Any = Tuple[Tensor, Tensor]) -> inspect.Signature:
+    """``(input, *fields of call) -> returns``: a kernel's custom-op schema, from its one
+    declaration."""
     hints = typing.get_type_hints(call)
     kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
     params = [inspect.Parameter("input", kind, annotation=Tensor)]
     params += [
         inspect.Parameter(name, kind, annotation=_schema_type(hints[name])) for name in call._fields
     ]
-    return inspect.Signature(params, return_annotation=Tuple[Tensor, Tensor])
+    return inspect.Signature(params, return_annotation=returns)
+
+
+def _kernel_op(name: str, call: Any, run: Any, returns: Any) -> Any:
+    """The custom op ``longtail::<name>``: ``run(input, call(*fields))``, its schema generated
+    from the declaration of ``call`` (one of the ``_kernels.*Call`` NamedTuples)."""
+
+    def impl(input: Tensor, *fields):
+        return run(input, call(*fields))
+
+    impl.__signature__ = _custom_op_signature(call, returns)  # type: ignore[attr-defined]
+    return torch.library.custom_op(f"longtail::{name}", mutates_args=())(impl)
 
 
 def _without_double_backward(backward):
@@ -189,50 +205,21 @@ def _scale_elementwise_grad(
 
 
 class SigmoidLossFn(torch.autograd.Function):
-    """Sigmoid-family loss (see ``longtail.functional``); differentiable in ``input`` only."""
+    """Sigmoid-family loss (see ``longtail.functional``); differentiable in ``input`` only.
+
+    ``apply(input, call)`` with ``call`` a :class:`~longtail._kernels.SigmoidLossCall` (one
+    tensor argument, as :class:`SoftmaxLossFn`); returns ``(loss, grad, stats)``, the last two
+    non-differentiable."""
 
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx,
-        input: Tensor,
-        target: Tensor,
-        weight: Tensor | None,
-        label_weight: Tensor | None,
-        pos_weight: Tensor | None,
-        neg_weight: Tensor | None,
-        num_labels: int | None,
-        gamma: float,
-        alpha: float | None,
-        neg_weight_fg_only: bool,
-        ignore_index: int,
-        reduction: str,
-        normalization: str,
-        avg_factor: float | None,
-        collect_stats: bool,
-        backend: str,
+        ctx, input: Tensor, call: _kernels.SigmoidLossCall
     ) -> tuple[Tensor, Tensor, Tensor]:
-        output = _kernels.sigmoid_loss(
-            input,
-            target,
-            num_labels=num_labels,
-            gamma=gamma,
-            alpha=alpha,
-            weight=weight,
-            label_weight=label_weight,
-            pos_weight=pos_weight,
-            neg_weight=neg_weight,
-            neg_weight_fg_only=neg_weight_fg_only,
-            ignore_index=ignore_index,
-            reduction=reduction,
-            normalization=normalization,
-            avg_factor=avg_factor,
-            collect_stats=collect_stats,
-            backend=backend,
-        )
+        output = _kernels.run_sigmoid_loss(input, call)
         _, grad, stats = output
         ctx.mark_non_differentiable(grad, stats)
         _keep_grad(ctx, grad)
-        ctx.reduction = reduction
+        ctx.reduction = call.reduction
         return output
 
     @staticmethod
@@ -240,67 +227,23 @@ class SigmoidLossFn(torch.autograd.Function):
     def backward(ctx, grad_loss: Tensor, _g: Tensor | None, _s: Tensor | None):  # type: ignore[override]
         grad, owned = _take_grad(ctx)
         if grad_loss is None:  # the loss was not differentiated (grads are not materialised)
-            return (None,) * 16
-        return (_scale_elementwise_grad(grad, grad_loss, ctx.reduction, owned),) + (None,) * 15
+            return None, None
+        return _scale_elementwise_grad(grad, grad_loss, ctx.reduction, owned), None
 
 
-@torch.library.custom_op("longtail::sigmoid_loss", mutates_args=())
-def sigmoid_loss_op(
-    input: Tensor,
-    target: Tensor,
-    weight: Optional[Tensor],
-    label_weight: Optional[Tensor],
-    pos_weight: Optional[Tensor],
-    neg_weight: Optional[Tensor],
-    num_labels: Optional[int],
-    gamma: float,
-    alpha: Optional[float],
-    neg_weight_fg_only: bool,
-    ignore_index: int,
-    reduction: str,
-    normalization: str,
-    avg_factor: Optional[float],
-    collect_stats: bool,
-) -> tuple[Tensor, Tensor, Tensor]:
-    return _kernels.sigmoid_loss(
-        input,
-        target,
-        num_labels=num_labels,
-        gamma=gamma,
-        alpha=alpha,
-        weight=weight,
-        label_weight=label_weight,
-        pos_weight=pos_weight,
-        neg_weight=neg_weight,
-        neg_weight_fg_only=neg_weight_fg_only,
-        ignore_index=ignore_index,
-        reduction=reduction,
-        normalization=normalization,
-        avg_factor=avg_factor,
-        collect_stats=collect_stats,
-    )
+sigmoid_loss_op = _kernel_op(
+    "sigmoid_loss",
+    _kernels.SigmoidLossCall,
+    _kernels.run_sigmoid_loss,
+    Tuple[Tensor, Tensor, Tensor],
+)
 
 
 @sigmoid_loss_op.register_fake
-def _(
-    input,
-    target,
-    weight,
-    label_weight,
-    pos_weight,
-    neg_weight,
-    num_labels,
-    gamma,
-    alpha,
-    neg_weight_fg_only,
-    ignore_index,
-    reduction,
-    normalization,
-    avg_factor,
-    collect_stats,
-):
-    loss_shape = input.shape if reduction == "none" else ()
-    stats_shape = (2, input.shape[-1]) if collect_stats else (0,)
+def _(input, *fields):
+    call = _kernels.SigmoidLossCall(*fields)
+    loss_shape = input.shape if call.reduction == "none" else ()
+    stats_shape = (2, input.shape[-1]) if call.collect_stats else (0,)
     return input.new_empty(loss_shape), input.new_empty(input.shape), input.new_empty(stats_shape)
 
 
@@ -312,7 +255,8 @@ def _sigmoid_op_backward(ctx, grad_loss, _grad_grad, _grad_stats):
     # Traced code: no host read of grad_loss (the eager shortcut), just the chain rule, which
     # is elementwise for "none" and a scalar broadcast otherwise.
     (grad,) = ctx.saved_tensors
-    return (grad * grad_loss,) + (None,) * 14
+    none = (None,) * len(_kernels.SigmoidLossCall._fields)
+    return (grad * grad_loss, *none)
 
 
 sigmoid_loss_op.register_autograd(_sigmoid_op_backward, setup_context=_sigmoid_op_setup)
@@ -338,28 +282,29 @@ def sigmoid_loss(
     backend: str = "auto",
 ) -> tuple[Tensor, Tensor]:
     """Runs the fused sigmoid-family kernel (arguments already validated); returns
-    ``(loss, stats)``, ``stats`` the ``(2, C)`` gradient statistics or an empty tensor."""
-    args = (
-        input,
+    ``(loss, stats)``, ``stats`` the ``(2, C)`` gradient statistics or an empty tensor. The
+    scalars are converted to the types of the op's schema."""
+    call = _kernels.SigmoidLossCall(
         target,
-        weight,
-        label_weight,
-        pos_weight,
-        neg_weight,
-        num_labels,
-        float(gamma),
-        None if alpha is None else float(alpha),
-        bool(neg_weight_fg_only),
-        int(ignore_index),
-        reduction,
-        normalization,
-        avg_factor,
-        bool(collect_stats),
+        weight=weight,
+        label_weight=label_weight,
+        pos_weight=pos_weight,
+        neg_weight=neg_weight,
+        num_labels=num_labels,
+        gamma=float(gamma),
+        alpha=None if alpha is None else float(alpha),
+        neg_weight_fg_only=bool(neg_weight_fg_only),
+        ignore_index=int(ignore_index),
+        reduction=reduction,
+        normalization=normalization,
+        avg_factor=avg_factor,
+        collect_stats=bool(collect_stats),
+        backend=backend,
     )
     if torch.compiler.is_compiling():
-        loss, _, stats = sigmoid_loss_op(*args)
+        loss, _, stats = sigmoid_loss_op(input, *call)
     else:
-        loss, _, stats = SigmoidLossFn.apply(*args, backend)
+        loss, _, stats = SigmoidLossFn.apply(input, call)
     return loss, stats
 
 
@@ -395,48 +340,21 @@ def _scale_seesaw_grad(
 
 
 class SeesawLossFn(torch.autograd.Function):
-    """Seesaw loss (see ``longtail.functional``); differentiable in ``input`` only. Returns
-    ``(loss_classes, loss_objectness, grad)``."""
+    """Seesaw loss (see ``longtail.functional``); differentiable in ``input`` only.
+
+    ``apply(input, call)`` with ``call`` a :class:`~longtail._kernels.SeesawLossCall`; returns
+    ``(loss_classes, loss_objectness, grad)``, the gradient non-differentiable."""
 
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx,
-        input: Tensor,
-        target: Tensor,
-        counts: Tensor | None,
-        factors: Tensor | None,
-        weight: Tensor | None,
-        num_classes: int,
-        mode: str,
-        p: float,
-        q: float,
-        eps: float,
-        ignore_index: int,
-        reduction: str,
-        avg_factor: float | None,
-        backend: str,
+        ctx, input: Tensor, call: _kernels.SeesawLossCall
     ) -> tuple[Tensor, Tensor, Tensor]:
-        output = _kernels.seesaw_loss(
-            input,
-            target,
-            num_classes=num_classes,
-            mode=mode,
-            counts=counts,
-            p=p,
-            q=q,
-            eps=eps,
-            factors=factors,
-            weight=weight,
-            ignore_index=ignore_index,
-            reduction=reduction,
-            avg_factor=avg_factor,
-            backend=backend,
-        )
+        output = _kernels.run_seesaw_loss(input, call)
         grad = output[2]
         ctx.mark_non_differentiable(grad)
         _keep_grad(ctx, grad)
-        ctx.reduction = reduction
-        ctx.split = num_classes if mode == "objectness" else None
+        ctx.reduction = call.reduction
+        ctx.split = call.num_classes if call.mode == "objectness" else None
         return output
 
     @staticmethod
@@ -444,74 +362,36 @@ class SeesawLossFn(torch.autograd.Function):
     def backward(ctx, g_cls: Tensor, g_obj: Tensor, _g: Tensor | None):  # type: ignore[override]
         grad, owned = _take_grad(ctx)
         if g_cls is None and g_obj is None:
-            return (None,) * 14
-        return (_scale_seesaw_grad(grad, g_cls, g_obj, ctx.reduction, ctx.split, owned),) + (
-            None,
-        ) * 13
+            return None, None
+        return _scale_seesaw_grad(grad, g_cls, g_obj, ctx.reduction, ctx.split, owned), None
 
 
-@torch.library.custom_op("longtail::seesaw_loss", mutates_args=())
-def seesaw_loss_op(
-    input: Tensor,
-    target: Tensor,
-    counts: Optional[Tensor],
-    factors: Optional[Tensor],
-    weight: Optional[Tensor],
-    num_classes: int,
-    mode: str,
-    p: float,
-    q: float,
-    eps: float,
-    ignore_index: int,
-    reduction: str,
-    avg_factor: Optional[float],
-) -> tuple[Tensor, Tensor, Tensor]:
-    return _kernels.seesaw_loss(
-        input,
-        target,
-        num_classes=num_classes,
-        mode=mode,
-        counts=counts,
-        p=p,
-        q=q,
-        eps=eps,
-        factors=factors,
-        weight=weight,
-        ignore_index=ignore_index,
-        reduction=reduction,
-        avg_factor=avg_factor,
-    )
+seesaw_loss_op = _kernel_op(
+    "seesaw_loss",
+    _kernels.SeesawLossCall,
+    _kernels.run_seesaw_loss,
+    Tuple[Tensor, Tensor, Tensor],
+)
 
 
 @seesaw_loss_op.register_fake
-def _(
-    input,
-    target,
-    counts,
-    factors,
-    weight,
-    num_classes,
-    mode,
-    p,
-    q,
-    eps,
-    ignore_index,
-    reduction,
-    avg_factor,
-):
-    shape = target.shape if reduction == "none" else ()
+def _(input, target, *fields):
+    call = _kernels.SeesawLossCall(target, *fields)
+    shape = target.shape if call.reduction == "none" else ()
     return input.new_empty(shape), input.new_empty(shape), input.new_empty(input.shape)
 
 
 def _seesaw_op_setup(ctx, inputs, output) -> None:
     ctx.save_for_backward(output[2])
-    ctx.reduction = inputs[11]
-    ctx.split = inputs[5] if inputs[6] == "objectness" else None
+    call = _kernels.SeesawLossCall(*inputs[1:])
+    ctx.reduction = call.reduction
+    ctx.split = call.num_classes if call.mode == "objectness" else None
 
 
 def _seesaw_op_backward(ctx, g_cls, g_obj, _g):
     (grad,) = ctx.saved_tensors
-    return (_scale_seesaw_grad(grad, g_cls, g_obj, ctx.reduction, ctx.split, False),) + (None,) * 12
+    none = (None,) * len(_kernels.SeesawLossCall._fields)
+    return (_scale_seesaw_grad(grad, g_cls, g_obj, ctx.reduction, ctx.split, False), *none)
 
 
 seesaw_loss_op.register_autograd(_seesaw_op_backward, setup_context=_seesaw_op_setup)
@@ -535,49 +415,45 @@ def seesaw_loss(
     backend: str = "auto",
 ) -> tuple[Tensor, Tensor]:
     """Runs the fused Seesaw kernel (arguments already validated); returns
-    ``(loss_classes, loss_objectness)``."""
-    args = (
-        input,
+    ``(loss_classes, loss_objectness)``. The scalars are converted to the types of the op's
+    schema."""
+    call = _kernels.SeesawLossCall(
         target,
-        counts,
-        factors,
-        weight,
-        int(num_classes),
-        mode,
-        float(p),
-        float(q),
-        float(eps),
-        int(ignore_index),
-        reduction,
-        avg_factor,
+        num_classes=int(num_classes),
+        mode=mode,
+        counts=counts,
+        factors=factors,
+        weight=weight,
+        p=float(p),
+        q=float(q),
+        eps=float(eps),
+        ignore_index=int(ignore_index),
+        reduction=reduction,
+        avg_factor=avg_factor,
+        backend=backend,
     )
     if torch.compiler.is_compiling():
-        cls, obj, _ = seesaw_loss_op(*args)
+        cls, obj, _ = seesaw_loss_op(input, *call)
     else:
-        cls, obj, _ = SeesawLossFn.apply(*args, backend)
+        cls, obj, _ = SeesawLossFn.apply(input, call)
     return cls, obj
 
 
 class GroupSoftmaxFn(torch.autograd.Function):
-    """Group softmax (BAGS) over consecutive column groups; differentiable in ``input`` only."""
+    """Group softmax (BAGS) over consecutive column groups; differentiable in ``input`` only.
+
+    ``apply(input, call)`` with ``call`` a :class:`~longtail._kernels.GroupSoftmaxCall`;
+    returns ``(loss, grad)``, the gradient non-differentiable."""
 
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx,
-        input: Tensor,
-        targets: Tensor,
-        weights: Tensor,
-        offsets: list[int],
-        reduction: str,
-        backend: str,
+        ctx, input: Tensor, call: _kernels.GroupSoftmaxCall
     ) -> tuple[Tensor, Tensor]:
-        output = _kernels.group_softmax_loss(
-            input, targets, weights, offsets, reduction=reduction, backend=backend
-        )
+        output = _kernels.run_group_softmax_loss(input, call)
         _, grad = output
         ctx.mark_non_differentiable(grad)
         _keep_grad(ctx, grad)
-        ctx.reduction = reduction
+        ctx.reduction = call.reduction
         return output
 
     @staticmethod
@@ -585,32 +461,35 @@ class GroupSoftmaxFn(torch.autograd.Function):
     def backward(ctx, grad_loss: Tensor, _unused: Tensor | None):  # type: ignore[override]
         grad, owned = _take_grad(ctx)
         if grad_loss is None:
-            return (None,) * 6
-        return (_scale_saved_grad(grad, grad_loss, ctx.reduction, owned=owned),) + (None,) * 5
+            return None, None
+        return _scale_saved_grad(grad, grad_loss, ctx.reduction, owned=owned), None
 
 
-@torch.library.custom_op("longtail::group_softmax_loss", mutates_args=())
-def group_softmax_loss_op(
-    input: Tensor, targets: Tensor, weights: Tensor, offsets: List[int], reduction: str
-) -> tuple[Tensor, Tensor]:
-    return _kernels.group_softmax_loss(input, targets, weights, offsets, reduction=reduction)
+group_softmax_loss_op = _kernel_op(
+    "group_softmax_loss",
+    _kernels.GroupSoftmaxCall,
+    _kernels.run_group_softmax_loss,
+    Tuple[Tensor, Tensor],
+)
 
 
 @group_softmax_loss_op.register_fake
-def _(input, targets, weights, offsets, reduction):
-    shape = (input.shape[0],) if reduction == "none" else ()
+def _(input, *fields):
+    call = _kernels.GroupSoftmaxCall(*fields)
+    shape = (input.shape[0],) if call.reduction == "none" else ()
     return input.new_empty(shape), input.new_empty(input.shape)
 
 
 def _group_op_setup(ctx, inputs, output) -> None:
     ctx.save_for_backward(output[1])
-    ctx.reduction = inputs[4]
+    ctx.reduction = _kernels.GroupSoftmaxCall(*inputs[1:]).reduction
 
 
 def _group_op_backward(ctx, grad_loss, _grad_grad):
     (grad,) = ctx.saved_tensors
     g = grad_loss.unsqueeze(1) if ctx.reduction == "none" else grad_loss
-    return grad * g, None, None, None, None
+    none = (None,) * len(_kernels.GroupSoftmaxCall._fields)
+    return (grad * g, *none)
 
 
 group_softmax_loss_op.register_autograd(_group_op_backward, setup_context=_group_op_setup)
@@ -626,9 +505,11 @@ def group_softmax_loss(
     backend: str = "auto",
 ) -> Tensor:
     """Runs the fused group-softmax kernel (arguments already validated)."""
-    args = (input, targets, weights, [int(o) for o in offsets], reduction)
+    call = _kernels.GroupSoftmaxCall(
+        targets, weights, [int(o) for o in offsets], reduction=reduction, backend=backend
+    )
     if torch.compiler.is_compiling():
-        loss, _ = group_softmax_loss_op(*args)
+        loss, _ = group_softmax_loss_op(input, *call)
     else:
-        loss, _ = GroupSoftmaxFn.apply(*args, backend)
+        loss, _ = GroupSoftmaxFn.apply(input, call)
     return loss
