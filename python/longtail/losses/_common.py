@@ -60,7 +60,8 @@ def kernel_per_class(
     name: str,
     source: object,
     input: Tensor,
-    derive: Callable[[], Tensor],
+    # Called with no argument; `...` lets a lambda bind its loop variables as defaults.
+    derive: Callable[..., Tensor | None],
     key: Hashable = (),
     *,
     optional: bool = True,

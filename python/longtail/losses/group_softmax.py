@@ -232,6 +232,10 @@ class GroupSoftmaxLoss(nn.Module):
         >>> loss(input, torch.tensor([0, 1, 4, 4, 2, 3])).backward()
     """
 
+    # The buffers, typed (nn.Module.__getattr__ would type them Tensor | Module).
+    class_counts: Tensor
+    label_map: Tensor
+
     def __init__(
         self,
         class_counts: Counts,

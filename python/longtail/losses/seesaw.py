@@ -235,6 +235,9 @@ class SeesawLoss(_StatefulLoss):
         >>> loss(input, torch.tensor([0, 0, 1, 2])).backward()
     """
 
+    # The buffers, typed (nn.Module.__getattr__ would type them Tensor | Module).
+    cum_samples: Tensor
+
     def __init__(
         self,
         num_classes: int,

@@ -394,6 +394,9 @@ class EqualizationLoss(nn.Module):
         >>> loss(input, torch.tensor([0, 3, 1, 2])).backward()
     """
 
+    # The buffers, typed (nn.Module.__getattr__ would type them Tensor | Module).
+    class_frequencies: Tensor
+
     def __init__(
         self, class_frequencies: Counts, lambda_: float = 0.00177, reduction: str = "mean"
     ) -> None:
@@ -451,6 +454,10 @@ class EQLv2Loss(_StatefulLoss):
         >>> input = torch.randn(4, 4, requires_grad=True)
         >>> loss(input, torch.tensor([0, 3, 1, 2])).backward()
     """
+
+    pos_grad: Tensor
+    neg_grad: Tensor
+    pos_neg: Tensor
 
     def __init__(
         self,

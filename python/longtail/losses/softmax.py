@@ -117,7 +117,7 @@ def _from_counts(
     return derived
 
 
-def _weight_for(weight: object, input: Tensor) -> Tensor | None:
+def _weight_for(weight: Tensor | Sequence[float] | float | None, input: Tensor) -> Tensor | None:
     """``weight`` (per-class weights, or one real for every class) for the kernel."""
     return kernel_per_class(
         "weight", weight, input, lambda: as_per_class("weight", weight, input.shape[1], input)
@@ -320,6 +320,7 @@ def weighted_cross_entropy(
     _num_classes(input)
     if (class_counts is None) == (weight is None):
         raise ValueError("weighted_cross_entropy needs exactly one of class_counts or weight")
+    kernel_weight: Tensor | None
     if class_counts is not None:
         check_choice("weighting", weighting, _WEIGHTINGS)
         if weighting == "effective_number":
@@ -697,6 +698,10 @@ class WeightedCrossEntropyLoss(_SoftmaxFamilyLoss):
         tensor(1.0986)
     """
 
+    # The buffers, typed (nn.Module.__getattr__ would type them Tensor | Module).
+    class_counts: Tensor | None
+    weight: Tensor | None
+
     def __init__(
         self,
         class_counts: Counts | None = None,
@@ -713,7 +718,7 @@ class WeightedCrossEntropyLoss(_SoftmaxFamilyLoss):
         if (class_counts is None) == (weight is None):
             raise ValueError("WeightedCrossEntropyLoss needs exactly one of class_counts or weight")
         self.normalization = _check_normalization(normalization)
-        if weight is None:
+        if class_counts is not None:
             counts = as_class_counts(class_counts)
             probe = torch.zeros(1, counts.numel(), dtype=torch.float64)
             # Reuse the functional's weighting rules (and its validation of `weighting`).
@@ -758,6 +763,9 @@ class FocalLoss(_SoftmaxFamilyLoss):
         >>> loss(torch.zeros(2, 3), torch.tensor([0, 2]))  # p_y = 1/3: (2/3)^2 log 3
         tensor(0.4883)
     """
+
+    alpha: Tensor | None
+    weight: Tensor | None
 
     def __init__(
         self,
@@ -824,6 +832,9 @@ class ClassBalancedLoss(_SoftmaxFamilyLoss):
         >>> round(loss.weight.sum().item(), 6)  # the weights are normalised to sum to C
         3.0
     """
+
+    class_counts: Tensor
+    weight: Tensor
 
     def __init__(
         self,
@@ -895,6 +906,10 @@ class LDAMLoss(_SoftmaxFamilyLoss):
         tensor([0.1581, 0.2812, 0.5000], dtype=torch.float64)
     """
 
+    class_counts: Tensor
+    margins: Tensor
+    weight: Tensor | None
+
     def __init__(
         self,
         class_counts: Counts,
@@ -947,6 +962,10 @@ class LogitAdjustedLoss(_SoftmaxFamilyLoss):
         tensor(2.4069)
     """
 
+    class_counts: Tensor
+    offsets: Tensor
+    weight: Tensor | None
+
     def __init__(
         self,
         class_counts: Counts,
@@ -996,6 +1015,10 @@ class BalancedSoftmaxLoss(_SoftmaxFamilyLoss):
         tensor(2.4069)
     """
 
+    class_counts: Tensor
+    offsets: Tensor
+    weight: Tensor | None
+
     def __init__(
         self,
         class_counts: Counts,
@@ -1037,6 +1060,8 @@ class SoftmaxEqualizationLoss(nn.Module):
         ...                                generator=torch.Generator().manual_seed(0))
         >>> loss(torch.randn(4, 3, requires_grad=True), torch.tensor([0, 1, 2, 0])).backward()
     """
+
+    class_frequencies: Tensor
 
     def __init__(
         self,
