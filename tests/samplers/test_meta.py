@@ -211,3 +211,8 @@ def test_bad_meta_sampler_input():
         MetaSampler([0, 1, 2], batch_size=2, num_classes=2)
     with pytest.raises(ValueError, match="init_pow should be a finite number >= 0"):
         MetaSampler([0, 1, 2], batch_size=2, init_pow=-1.0)
+
+
+def test_meta_sampler_rejects_an_init_pow_that_overflows():
+    with pytest.raises(ValueError, match="init_pow should be small enough"):
+        MetaSampler([0] * 50 + [1], 4, init_pow=1e308)
