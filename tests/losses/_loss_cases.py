@@ -1,8 +1,9 @@
 """The case table of the generic loss tests (``test_loss_cases.py``): one entry per public loss
-Module of :mod:`longtail.losses` (and one more for a loss whose second form has its own oracle),
-each saying how to build the Module, call its functional form with the same arguments, make
-its inputs, and compute it independently in float64 (``reference.py`` for the softmax family,
-``reference_detection.py`` for the detection losses).
+Module of :mod:`longtail.losses`, plus an entry for each second form with an oracle of its own
+(ClassBalancedLoss's sigmoid types, SeesawLoss's objectness head). Each says how to build the
+Module, call its functional form with the same arguments, make its inputs, and compute the loss
+independently in float64 (``reference.py`` for the softmax family, ``reference_detection.py``
+for the detection losses), which reductions and dtypes it takes, and whether it keeps state.
 
 An entry's ``configs`` are named constructor arguments as functions of the number of classes
 ``C`` (the first is the typical one, used wherever a test takes a single configuration);
