@@ -160,52 +160,6 @@ def check_against_reference(
     torch.testing.assert_close(g.double().cpu(), ref_g.double().cpu(), **gtol)
 
 
-def check_module(
-    module: torch.nn.Module,
-    functional: Callable[[Tensor, Tensor], Tensor],
-    x: Tensor,
-    y: Tensor,
-    buffers: set[str],
-) -> None:
-    """The Module contract shared by every loss: ``Module(...)(x, y) == functional(x, y, ...)``
-    in value and gradient, the named ``buffers`` (and no other) in ``state_dict()``, a
-    ``.double()`` / ``.to(torch.float64)`` copy that gives the same result, a ``pickle`` round
-    trip, and a ``load_state_dict`` into a fresh Module."""
-    import copy
-    import pickle
-
-    out, g = value_and_grad(lambda t: module(t, y), x)
-    ref, ref_g = value_and_grad(lambda t: functional(t, y), x)
-    torch.testing.assert_close(out, ref, rtol=0, atol=0)
-    torch.testing.assert_close(g, ref_g, rtol=0, atol=0)
-
-    state = module.state_dict()
-    assert set(state) == buffers, f"state_dict keys {sorted(state)} != {sorted(buffers)}"
-    assert not list(module.parameters()), "a loss Module should have no parameters"
-
-    clone = pickle.loads(pickle.dumps(module))
-    assert type(clone) is type(module)
-    assert clone.state_dict().keys() == state.keys()
-    for k, v in state.items():
-        torch.testing.assert_close(clone.state_dict()[k], v, rtol=0, atol=0)
-    torch.testing.assert_close(clone(x, y), out, rtol=0, atol=0)
-    assert repr(clone) == repr(module)
-
-    as_double = copy.deepcopy(module).double()
-    assert all(v.dtype == torch.float64 for v in as_double.state_dict().values())
-    via_to = copy.deepcopy(module).to(torch.float64)
-    xd = x.double()
-    ref_d = functional(xd, y)
-    torch.testing.assert_close(as_double(xd, y), ref_d, rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(via_to(xd, y), ref_d, rtol=1e-12, atol=1e-12)
-
-    fresh = copy.deepcopy(module)
-    for v in fresh.state_dict().values():
-        v.zero_()
-    fresh.load_state_dict(state)
-    torch.testing.assert_close(fresh(x, y), out, rtol=0, atol=0)
-
-
 def check_empty_like_torch(
     loss: Callable[[Tensor, Tensor, str], Tensor], shape: tuple[int, ...], reduction: str
 ) -> None:

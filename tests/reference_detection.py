@@ -66,9 +66,16 @@ def effective_number_weights(counts: list[float], beta: float) -> Tensor:
 
 
 def class_balanced_sigmoid(
-    logits: Tensor, labels: Tensor, counts: list[float], beta: float, gamma: float, loss_type: str
+    logits: Tensor,
+    labels: Tensor,
+    counts: list[float],
+    beta: float,
+    gamma: float,
+    loss_type: str,
+    reduction: str = "mean",
 ) -> Tensor:
-    """The official TF ``CB_loss`` sigmoid/focal types, transcribed to torch."""
+    """The official TF ``CB_loss`` sigmoid/focal types, transcribed to torch (``"mean"``; the
+    other reductions of its summands)."""
     c = logits.shape[1]
     onehot = TF.one_hot(labels, c).double()
     w = effective_number_weights(counts, beta)
@@ -77,11 +84,33 @@ def class_balanced_sigmoid(
     if loss_type == "focal":
         modulator = torch.exp(-gamma * onehot * logits - gamma * torch.log1p(torch.exp(-logits)))
         bce = modulator * bce
+    if reduction != "mean":
+        return _rows_reduce(weights * bce, reduction, None)
     return (weights * bce).sum() / onehot.sum()
 
 
-def eql(cls_score: Tensor, label: Tensor, freq: Tensor, lambda_: float) -> Tensor:
-    """tztztztztz/eqlv2 ``EQL.forward``."""
+def _rows_reduce(loss: Tensor, reduction: str, avg_factor: float | None) -> Tensor:
+    """The reductions of the ``(N, C)`` element losses of EQL, EQLv2 and the sigmoid
+    class-balanced types: the official codes' ``sum / N`` for ``"mean"`` (``sum / (avg_factor +
+    eps)`` with mmdetection's ``avg_factor``), the plain sum, or the elements themselves."""
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return loss.sum()
+    if avg_factor is not None:
+        return loss.sum() / (avg_factor + torch.finfo(torch.float32).eps)
+    return loss.sum() / loss.shape[0]
+
+
+def eql(
+    cls_score: Tensor,
+    label: Tensor,
+    freq: Tensor,
+    lambda_: float,
+    reduction: str = "mean",
+    avg_factor: float | None = None,
+) -> Tensor:
+    """tztztztztz/eqlv2 ``EQL.forward`` (``"mean"``; the other reductions of its summands)."""
     n_i, n_c = cls_score.shape
     target = cls_score.new_zeros(n_i, n_c + 1)
     target[torch.arange(n_i), label] = 1
@@ -92,7 +121,29 @@ def eql(cls_score: Tensor, label: Tensor, freq: Tensor, lambda_: float) -> Tenso
     threshold = threshold.view(1, n_c).expand(n_i, n_c)
     eql_w = 1 - exclude * threshold * (1 - target)
     loss = TF.binary_cross_entropy_with_logits(cls_score, target, reduction="none")
-    return torch.sum(loss * eql_w) / n_i
+    return _rows_reduce(loss * eql_w, reduction, avg_factor)
+
+
+def softmax_eql(
+    cls_score: Tensor,
+    labels: Tensor,
+    freq: Tensor,
+    lambda_: float,
+    beta: Tensor,
+    reduction: str = "mean",
+    ignore_index: int = -100,
+) -> Tensor:
+    """Softmax EQL (Tan et al. CVPR 2020, the classification form of BagofTricks-LT's SEQL) for
+    a given drop mask ``beta`` (N, C): ``p̃_j = e^{z_j} / Σ_k w̃_k e^{z_k}`` with
+    ``w̃_k = 1 − β_k T_λ(f_k)(1 − y_k)``, i.e. the cross-entropy of ``z + log w̃``."""
+    valid = (labels != ignore_index)[:, None]
+    onehot = TF.one_hot(labels.clamp(0, cls_score.shape[1] - 1), cls_score.shape[1]).double()
+    onehot = onehot * valid
+    rare = (torch.as_tensor(freq) < lambda_).double()[None, :]
+    w = 1 - beta.double() * rare * (1 - onehot)
+    return TF.cross_entropy(
+        cls_score + torch.log(w), labels, reduction=reduction, ignore_index=ignore_index
+    )
 
 
 class EQLv2:
@@ -112,14 +163,20 @@ class EQLv2:
         pos_w = 1 + self.alpha * (1 - neg_w)
         return pos_w.view(1, -1).expand(n_i, n_c), neg_w.view(1, -1).expand(n_i, n_c)
 
-    def loss_and_stats(self, cls_score: Tensor, label: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def loss_and_stats(
+        self,
+        cls_score: Tensor,
+        label: Tensor,
+        reduction: str = "mean",
+        avg_factor: float | None = None,
+    ) -> tuple[Tensor, Tensor, Tensor]:
         n_i, n_c = cls_score.shape
         target = cls_score.new_zeros(n_i, n_c)
         target[torch.arange(n_i), label] = 1
         pos_w, neg_w = self.weights(n_i, n_c)
         weight = pos_w * target + neg_w * (1 - target)
         loss = TF.binary_cross_entropy_with_logits(cls_score, target, reduction="none")
-        loss = torch.sum(loss * weight) / n_i
+        loss = _rows_reduce(loss * weight, reduction, avg_factor)
         prob = torch.sigmoid(cls_score.detach())
         grad = torch.abs(target * (prob - 1) + (1 - target) * prob)
         pos = torch.sum(grad * target * weight, dim=0)[:-1]
@@ -131,9 +188,19 @@ class EQLv2:
         self.neg_grad += neg
         self.pos_neg = self.pos_grad / (self.neg_grad + 1e-10)
 
-    def __call__(self, cls_score: Tensor, label: Tensor) -> Tensor:
-        loss, pos, neg = self.loss_and_stats(cls_score, label)
-        self.accumulate(pos, neg)
+    def __call__(
+        self,
+        cls_score: Tensor,
+        label: Tensor,
+        reduction: str = "mean",
+        avg_factor: float | None = None,
+        update: bool = True,
+    ) -> Tensor:
+        """One step: the loss with the weights of the current state, then (``update``) the
+        accumulation of this batch's statistics."""
+        loss, pos, neg = self.loss_and_stats(cls_score, label, reduction, avg_factor)
+        if update:
+            self.accumulate(pos, neg)
         return loss
 
 
@@ -186,12 +253,16 @@ class Seesaw:
         label_weights: Tensor | None = None,
         avg_factor: float | None = None,
         reduction: str = "mean",
+        update: bool = True,
     ) -> dict[str, Tensor]:
+        """One step: (``update``) this batch's labels counted first, as mmdetection does, then
+        the two terms."""
         c = self.num_classes
         assert cls_score.shape[-1] == c + 2
         pos = labels < c
         obj_labels = (labels == c).long()
-        self.count(labels)
+        if update:
+            self.count(labels)
         if label_weights is None:
             label_weights = torch.ones(labels.shape, dtype=torch.float64)
         classes, objectness = cls_score[..., :-2], cls_score[..., -2:]
@@ -216,6 +287,39 @@ class Seesaw:
             avg_factor,
         )
         return {"loss_cls_classes": loss_classes, "loss_cls_objectness": loss_obj}
+
+
+class SeesawClassification:
+    """Seesaw over C logits (labels in ``[0, C)``, no objectness): mmdetection's
+    ``seesaw_ce_loss`` with the cumulative counts kept as its ``SeesawLoss`` keeps them (this
+    batch's labels counted before its loss), float64 state."""
+
+    def __init__(self, num_classes: int, p: float = 0.8, q: float = 2.0, eps: float = 1e-2):
+        self.num_classes, self.p, self.q, self.eps = num_classes, p, q, eps
+        self.cum_samples = torch.zeros(num_classes, dtype=torch.float64)
+
+    def __call__(
+        self,
+        cls_score: Tensor,
+        labels: Tensor,
+        label_weights: Tensor | None = None,
+        avg_factor: float | None = None,
+        reduction: str = "mean",
+        update: bool = True,
+    ) -> Tensor:
+        if update:
+            self.cum_samples += torch.bincount(labels, minlength=self.num_classes).double()
+        return seesaw_ce(
+            cls_score,
+            labels,
+            label_weights,
+            self.cum_samples,
+            self.p,
+            self.q,
+            self.eps,
+            reduction,
+            avg_factor,
+        )
 
 
 def seesaw_analytic_grad(
@@ -253,11 +357,17 @@ def bags_groups(class_counts: list[int], bin_split=(10, 100, 1000)) -> list[list
 
 
 def group_softmax(
-    cls_score: Tensor, labels: Tensor, groups: list[list[int]], keep: Tensor
+    cls_score: Tensor,
+    labels: Tensor,
+    groups: list[list[int]],
+    keep: Tensor,
+    reduction: str = "mean",
 ) -> Tensor:
     """tztztztztz/eqlv2 ``GroupSoftmax.forward`` with the "others" sample mask given:
-    ``keep`` is ``(N, G)`` (the background group keeps everything)."""
-    loss = cls_score.new_zeros(())
+    ``keep`` is ``(N, G)`` (the background group keeps everything). ``"mean"`` is the official
+    loss (each group's kept CE over ``max(#kept, 1)``); ``"sum"`` and ``"none"`` (per row)
+    drop the normalisers."""
+    loss = cls_score.new_zeros(()) if reduction != "none" else cls_score.new_zeros(len(labels))
     start = 0
     for g, cls_ids in enumerate(groups):
         pred = cls_score[:, start : start + len(cls_ids) + 1]
@@ -270,7 +380,12 @@ def group_softmax(
         lab = mapping[labels]
         w = keep[:, g].double()
         ce = TF.cross_entropy(pred, lab, reduction="none")
-        loss = loss + torch.sum(ce * w) / max(w.sum().item(), 1.0)
+        if reduction == "none":
+            loss = loss + ce * w
+        elif reduction == "sum":
+            loss = loss + torch.sum(ce * w)
+        else:
+            loss = loss + torch.sum(ce * w) / max(w.sum().item(), 1.0)
     return loss
 
 

@@ -1,5 +1,6 @@
-"""``longtail.weights``: inverse frequency, cost-sensitive, effective number, DRW
-(Cui et al. 2019, arXiv:1901.05555; Cao et al. 2019, arXiv:1906.07413)."""
+"""``longtail.weights``: inverse frequency, cost-sensitive, effective number, DRW and the
+DeferredReweighting schedule (Cui et al. 2019, arXiv:1901.05555; Cao et al. 2019,
+arXiv:1906.07413)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import reference as R
 import torch
 import torch.nn.functional as F
 from _testing import make_counts, make_logits, make_target
+from longtail import DeferredReweighting, LDAMLoss
 from longtail import weights as LW
 
 COUNT_PROFILES = {
@@ -157,3 +159,60 @@ def test_rescaled_weights_give_the_same_torch_weighted_mean():
     a = F.cross_entropy(x, y, weight=LW.inverse_frequency(counts, dtype=torch.float64))
     b = F.cross_entropy(x, y, weight=LW.cost_sensitive(counts, dtype=torch.float64))
     torch.testing.assert_close(a, b, rtol=1e-13, atol=0)
+
+
+# -- DeferredReweighting (the DRW schedule as an object), and with LDAM ------------------------
+
+
+COUNTS = [500, 120, 40, 9, 2]
+
+
+def _cb_weights(counts, beta):
+    n = np.asarray(counts, dtype=np.float64)
+    raw = (1 - beta) / (1 - beta**n)
+    return raw / raw.sum() * len(n)
+
+
+@pytest.mark.parametrize(("start", "beta"), [(160, 0.9999), (3, 0.99)])
+def test_weights_per_epoch(start, beta):
+    drw = DeferredReweighting(COUNTS, start_epoch=start, beta=beta, dtype=torch.float64)
+    for epoch in [0, start - 1, start, start + 1, 2 * start + 5]:
+        expected = np.ones(5) if epoch < start else _cb_weights(COUNTS, beta)
+        np.testing.assert_allclose(drw(epoch).numpy(), expected, rtol=1e-12)
+        torch.testing.assert_close(
+            drw(epoch), LW.drw(COUNTS, epoch, start, beta, dtype=torch.float64)
+        )
+
+
+def test_defaults_are_ldam_drw_and_calls_return_fresh_tensors():
+    drw = DeferredReweighting(COUNTS)
+    assert (drw.start_epoch, drw.beta) == (160, 0.9999)
+    assert drw(0).dtype == torch.float32
+    a = drw(170)
+    a.zero_()
+    assert drw(170).sum() == pytest.approx(5.0, rel=1e-6)
+
+
+def test_with_ldam_loss_matches_reference():
+    rng = np.random.default_rng(0)
+    z = torch.from_numpy(rng.standard_normal((12, 5)))
+    y = torch.from_numpy(rng.integers(0, 5, 12))
+    drw = DeferredReweighting(COUNTS, start_epoch=2, dtype=torch.float64)
+    criterion = LDAMLoss(COUNTS)
+    m = np.asarray(COUNTS, dtype=np.float64) ** -0.25
+    m = torch.from_numpy(m * 0.5 / m.max())
+    for epoch in range(4):
+        criterion.weight = drw(epoch)
+        w = drw(epoch)
+        adjusted = 30.0 * (z - m[y].unsqueeze(1) * F.one_hot(y, 5))
+        expected = F.cross_entropy(adjusted, y, weight=w)  # torch's weighted mean, Σ w_y
+        torch.testing.assert_close(criterion(z, y), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_bad_drw_input():
+    with pytest.raises(ValueError, match="epoch should be a non-negative integer"):
+        DeferredReweighting([5, 1])(-1)
+    with pytest.raises(ValueError, match="start_epoch should be a non-negative integer"):
+        DeferredReweighting([5, 1], start_epoch=-3)
+    with pytest.raises(ValueError, match=r"beta should be <= 1\.0"):
+        DeferredReweighting([5, 1], beta=1.5)

@@ -1,8 +1,9 @@
-"""Class-balanced loss, the official sigmoid and focal types (TF ``CB_loss``, transcribed)."""
+"""Class-balanced loss, the official sigmoid and focal types (TF ``CB_loss``, transcribed).
+
+Every reduction against the oracle, gradcheck, the Module and its pickling: the
+``ClassBalancedLoss-sigmoid`` entry of ``_loss_cases.py`` (``test_loss_cases.py``)."""
 
 from __future__ import annotations
-
-import pickle
 
 import pytest
 import torch
@@ -45,7 +46,7 @@ def test_matches_official(loss_type, beta, gamma):
     torch.testing.assert_close(gg, gw, rtol=1e-10, atol=1e-14)
 
 
-def test_beta_zero_is_bce_over_n_and_gradcheck():
+def test_beta_zero_is_bce_over_n():
     x, y = _batch(seed=1)
     t = TF.one_hot(y, C).double()
     got, gg = _grad(lambda z: F.class_balanced_loss(z, y, COUNTS, beta=0.0, loss_type="sigmoid"), x)
@@ -54,26 +55,10 @@ def test_beta_zero_is_bce_over_n_and_gradcheck():
     )
     torch.testing.assert_close(got, want)
     torch.testing.assert_close(gg, gw)
-    xs, ys = _batch(n=6, seed=2, scale=1.0)
-    xs = xs.requires_grad_()
-    for reduction in ("mean", "none"):
-        assert torch.autograd.gradcheck(
-            lambda z, r=reduction: F.class_balanced_loss(
-                z, ys, COUNTS, beta=0.99, gamma=2.0, loss_type="focal", reduction=r
-            ),
-            (xs,),
-        )
 
 
-def test_module_reductions_and_errors():
+def test_errors():
     x, y = _batch(seed=3)
-    m = ClassBalancedLoss(COUNTS, beta=0.999, gamma=2.0, loss_type="focal", reduction="none")
-    elem = m(x, y)
-    assert elem.shape == (len(y), C)
-    torch.testing.assert_close(
-        elem.sum() / len(y), ref.class_balanced_sigmoid(x, y, COUNTS, 0.999, 2.0, "focal")
-    )
-    torch.testing.assert_close(pickle.loads(pickle.dumps(m))(x, y), elem)
     with pytest.raises(
         ValueError, match="loss_type should be one of 'softmax', 'sigmoid', 'focal'"
     ):

@@ -1,5 +1,9 @@
 """EQLv2: values, gradients and the accumulated gradient statistics against the official
-repository's op chain over several steps, a hand-checked first step, and the state policy."""
+repository's op chain over several steps, a hand-checked first step, and the state policy.
+
+Every reduction and ``avg_factor`` step by step against the oracle, gradcheck, Module vs
+functional, state_dict / pickle round trips: the ``EQLv2Loss`` entry of ``_loss_cases.py``
+(``test_loss_cases.py``)."""
 
 from __future__ import annotations
 
@@ -78,43 +82,16 @@ def test_matches_official_over_steps(backend):
     assert (m.pos_neg < 100).all()  # the state moved away from its initial value
 
 
-def test_gradient_is_weighted_bce_gradient_and_gradcheck():
+def test_gradient_is_weighted_bce_gradient():
     x, y = _batch(n=6, c=3, seed=1, scale=1.0)
     pos_neg = torch.tensor([0.3, 0.9, 2.0], dtype=torch.float64)
     x = x.requires_grad_()
-    for reduction in ("mean", "sum", "none"):
-        assert torch.autograd.gradcheck(
-            lambda z, r=reduction: F.eqlv2_loss(z, y, pos_neg, reduction=r), (x,)
-        )
     loss = F.eqlv2_loss(x, y, pos_neg)
     (g,) = torch.autograd.grad(loss, x)
     t = ref.onehot_with_background(y, 4)
     pos_w, neg_w = F.eqlv2_weights(pos_neg)
     w = pos_w * t + neg_w * (1 - t)
     torch.testing.assert_close(g, w * (x.detach().sigmoid() - t) / 6)
-
-
-@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-def test_reductions_and_avg_factor(reduction):
-    x, y = _batch(seed=2)
-    pos_neg = torch.rand(C, dtype=torch.float64) * 2
-    t = ref.onehot_with_background(y, C + 1)
-    pos_w, neg_w = F.eqlv2_weights(pos_neg)
-    elem = (pos_w * t + neg_w * (1 - t)) * torch.nn.functional.binary_cross_entropy_with_logits(
-        x, t, reduction="none"
-    )
-    want = {"none": elem, "sum": elem.sum(), "mean": elem.sum() / len(y)}[reduction]
-    torch.testing.assert_close(F.eqlv2_loss(x, y, pos_neg, reduction=reduction), want)
-    if reduction == "mean":
-        torch.testing.assert_close(F.eqlv2_loss(x, y, pos_neg, avg_factor=5.0), elem.sum() / 5)
-
-
-def test_module_equals_functional():
-    x, y = _batch(seed=3)
-    m = EQLv2Loss(C).double()
-    m(x, y)
-    pos_neg = m.pos_neg.clone()
-    torch.testing.assert_close(m(x, y), F.eqlv2_loss(x, y, pos_neg))
 
 
 def test_state_policy_and_resume():

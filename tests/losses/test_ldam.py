@@ -1,4 +1,9 @@
-"""``ldam_loss`` / ``ldam_margins`` / ``LDAMLoss`` (Cao et al. 2019, arXiv:1906.07413, with DRW)."""
+"""``ldam_loss`` / ``ldam_margins`` / ``LDAMLoss`` (Cao et al. 2019, arXiv:1906.07413, with DRW).
+
+The contract shared with the other losses (every dtype, Module vs functional, state_dict and
+pickling, gradcheck of the typical arguments, a non-unit incoming gradient, torch.compile,
+the no-grad forward) is checked in ``test_loss_cases.py``, over the case table of
+``_loss_cases.py``."""
 
 from __future__ import annotations
 
@@ -15,9 +20,7 @@ from _testing import (
     check_against_reference,
     check_all_ignored_like_torch,
     check_empty_like_torch,
-    check_module,
     extreme_logits,
-    gradcheck,
     make_counts,
     make_logits,
     make_target,
@@ -119,30 +122,6 @@ def test_official_ldam_drw(epoch, gen):
     )
 
 
-@pytest.mark.parametrize("options", [OPTIONS[0], OPTIONS[-1]])
-@pytest.mark.parametrize("reduction", REDUCTIONS)
-@pytest.mark.parametrize("shape", [(8, 5), (3, 2000), (4, 3, 2, 3)])
-def test_dtypes_vs_reference(shape, reduction, options, dtype, device, gen):
-    x, y, kw, counts = _case(shape, options, gen, device, dtype)
-    check_against_reference(
-        lambda t: LF.ldam_loss(t, y, counts, reduction=reduction, **kw),
-        lambda t: R.ldam(t, y, counts, reduction=reduction, **kw),
-        x,
-    )
-
-
-@pytest.mark.parametrize("grad_output", [0.37, -2.0])
-@pytest.mark.parametrize("reduction", ["mean", "sum"])
-def test_scaled_backward(reduction, grad_output, gen):
-    x, y, kw, counts = _case((7, 4), OPTIONS[-1].values[0], gen)
-    check_against_reference(
-        lambda t: LF.ldam_loss(t, y, counts, reduction=reduction, **kw),
-        lambda t: R.ldam(t, y, counts, reduction=reduction, **kw),
-        x,
-        grad_output=grad_output,
-    )
-
-
 # -- 2. special cases against torch itself ----------------------------------------------------
 
 
@@ -170,47 +149,7 @@ def test_margin_is_subtracted_before_scaling(gen):
     )
 
 
-# -- 3. gradcheck ------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("reduction", REDUCTIONS)
-@pytest.mark.parametrize("shape", [(5, 4), (2, 3, 2, 2)])
-def test_gradcheck(shape, reduction, gen):
-    x, y, kw, counts = _case(shape, OPTIONS[-1].values[0], gen)
-    assert gradcheck(lambda t: LF.ldam_loss(t, y, counts, scale=5.0, reduction=reduction, **kw), x)
-
-
-# -- 4. Module ----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "buffers"),
-    [
-        ({}, {"class_counts", "margins"}),
-        (
-            {
-                "max_margin": 0.3,
-                "scale": 16.0,
-                "weight": [1.0, 2.0, 0.5, 1.0, 3.0],
-                "reduction": "none",
-                "ignore_index": 2,
-                "label_smoothing": 0.1,
-            },
-            {"class_counts", "margins", "weight"},
-        ),
-    ],
-)
-def test_module(kwargs, buffers, gen):
-    counts = make_counts(5, gen)
-    x, y = make_logits((9, 5), gen, scale=0.3), make_target((9, 5), gen, ignore_index=2)
-    fkw = dict(kwargs)
-    if "weight" in fkw:
-        fkw["weight"] = torch.tensor(fkw["weight"], dtype=torch.float64)
-    module = longtail.LDAMLoss(counts, **kwargs)
-    check_module(module, lambda t, yy: LF.ldam_loss(t, yy, counts, **fkw), x, y, buffers)
-    torch.testing.assert_close(
-        module.margins, R.ldam_margins(counts, kwargs.get("max_margin", 0.5)), rtol=1e-14, atol=0
-    )
+# -- 3. Module ----------------------------------------------------------------------------------
 
 
 def test_module_drw_weight_assignment(gen):
@@ -228,7 +167,7 @@ def test_module_drw_weight_assignment(gen):
     assert not torch.allclose(module(x, y), before)
 
 
-# -- 5. edge cases -----------------------------------------------------------------------------
+# -- 4. edge cases -----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)

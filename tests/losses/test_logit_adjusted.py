@@ -1,11 +1,15 @@
 """``logit_adjusted_loss`` / ``logit_adjustments`` / ``logit_adjust`` / ``LogitAdjustedLoss``
-(Menon et al. 2021, arXiv:2007.07314)."""
+(Menon et al. 2021, arXiv:2007.07314).
+
+The contract shared with the other losses (every dtype, Module vs functional, state_dict and
+pickling, gradcheck of the typical arguments, a non-unit incoming gradient, torch.compile,
+the no-grad forward) is checked in ``test_loss_cases.py``, over the case table of
+``_loss_cases.py``."""
 
 from __future__ import annotations
 
 import math
 
-import longtail
 import pytest
 import reference as R
 import torch
@@ -17,9 +21,7 @@ from _testing import (
     check_against_reference,
     check_all_ignored_like_torch,
     check_empty_like_torch,
-    check_module,
     extreme_logits,
-    gradcheck,
     make_counts,
     make_logits,
     make_target,
@@ -108,30 +110,6 @@ def test_taus_vs_reference(tau, gen):
     )
 
 
-@pytest.mark.parametrize("options", [OPTIONS[0], OPTIONS[-1]])
-@pytest.mark.parametrize("reduction", REDUCTIONS)
-@pytest.mark.parametrize("shape", [(8, 5), (3, 2000), (4, 3, 2, 3)])
-def test_dtypes_vs_reference(shape, reduction, options, dtype, device, gen):
-    x, y, kw, counts = _case(shape, options, gen, device, dtype)
-    check_against_reference(
-        lambda t: LF.logit_adjusted_loss(t, y, counts, reduction=reduction, **kw),
-        lambda t: R.logit_adjusted(t, y, counts, reduction=reduction, **kw),
-        x,
-    )
-
-
-@pytest.mark.parametrize("grad_output", [0.37, -2.0])
-@pytest.mark.parametrize("reduction", ["mean", "sum"])
-def test_scaled_backward(reduction, grad_output, gen):
-    x, y, kw, counts = _case((7, 4), OPTIONS[-1].values[0], gen)
-    check_against_reference(
-        lambda t: LF.logit_adjusted_loss(t, y, counts, reduction=reduction, **kw),
-        lambda t: R.logit_adjusted(t, y, counts, reduction=reduction, **kw),
-        x,
-        grad_output=grad_output,
-    )
-
-
 # -- 2. special cases against torch itself ----------------------------------------------------
 
 
@@ -168,51 +146,7 @@ def test_tau_one_is_balanced_softmax_up_to_eps(gen):
     torch.testing.assert_close(g, ref_g, rtol=1e-9, atol=1e-12)
 
 
-# -- 3. gradcheck ------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("reduction", REDUCTIONS)
-@pytest.mark.parametrize("shape", [(5, 4), (2, 3, 2, 2)])
-def test_gradcheck(shape, reduction, gen):
-    x, y, kw, counts = _case(shape, OPTIONS[-1].values[0], gen)
-    assert gradcheck(
-        lambda t: LF.logit_adjusted_loss(t, y, counts, tau=1.3, reduction=reduction, **kw), x
-    )
-
-
-# -- 4. Module ----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "buffers"),
-    [
-        ({}, {"class_counts", "offsets"}),
-        (
-            {
-                "tau": 0.5,
-                "weight": [1.0, 2.0, 0.5, 1.0, 3.0],
-                "reduction": "none",
-                "ignore_index": 2,
-                "label_smoothing": 0.1,
-            },
-            {"class_counts", "offsets", "weight"},
-        ),
-    ],
-)
-def test_module(kwargs, buffers, gen):
-    counts = make_counts(5, gen)
-    x, y = make_logits((9, 5), gen), make_target((9, 5), gen, ignore_index=2)
-    fkw = dict(kwargs)
-    if "weight" in fkw:
-        fkw["weight"] = torch.tensor(fkw["weight"], dtype=torch.float64)
-    module = longtail.LogitAdjustedLoss(counts, **kwargs)
-    check_module(module, lambda t, yy: LF.logit_adjusted_loss(t, yy, counts, **fkw), x, y, buffers)
-    torch.testing.assert_close(
-        module.offsets, R.logit_adjustments(counts, kwargs.get("tau", 1.0)), rtol=1e-14, atol=1e-14
-    )
-
-
-# -- 5. edge cases -----------------------------------------------------------------------------
+# -- 3. edge cases -----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)

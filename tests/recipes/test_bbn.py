@@ -141,3 +141,23 @@ def test_bilateral_dataset_batches_carry_both_branches():
         torch.testing.assert_close(y[x_r.squeeze(1).long()], y_r)
         seen.append(torch.stack([x_c.squeeze(1), x_r.squeeze(1)], 1).long())
     np.testing.assert_array_equal(torch.cat(seen).numpy(), sampler.epoch_indices(0))
+
+
+# -- bad input: built-in exceptions with torch-style messages ----------------------------------
+
+
+def test_bad_bbn_input():
+    with pytest.raises(ValueError, match="epoch should be a positive integer"):
+        bbn.cumulative_alpha(0, 200)  # BBN counts epochs from 1
+    with pytest.raises(ValueError, match=r"epoch should be in \[1, total_epochs=200\]"):
+        bbn.cumulative_alpha(201, 200)
+    with pytest.raises(ValueError, match="alpha should be in"):
+        bbn.bbn_loss(torch.zeros(2, 3), torch.zeros(2).long(), torch.zeros(2).long(), 1.5)
+    with pytest.raises(ValueError, match="reversed_target should have shape"):
+        bbn.bbn_loss(torch.zeros(2, 3), torch.zeros(2).long(), torch.zeros(3).long(), 0.5)
+    with pytest.raises(ValueError, match="same shape"):
+        bbn.BBNClassifier(4, 3)(torch.zeros(2, 2), torch.zeros(3, 2))
+    with pytest.raises(ValueError, match="in_features should be even"):
+        bbn.BBNClassifier(5, 3)
+    with pytest.raises(TypeError, match="index should be a pair"):
+        bbn.BilateralDataset([1, 2, 3])[0]

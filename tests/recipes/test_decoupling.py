@@ -220,3 +220,75 @@ def test_prepare_crt_by_name_and_without_reinitialisation():
     params = D.prepare_crt(model, "3", reinitialize=False)
     assert len(params) == 2
     torch.testing.assert_close(model[3].weight.detach(), before)
+
+
+# -- bad input: built-in exceptions with torch-style messages ----------------------------------
+
+
+@pytest.mark.parametrize("tau", [-0.1, float("nan"), float("inf")])
+def test_negative_or_non_finite_tau(tau):
+    w = torch.ones(3, 2)
+    with pytest.raises(ValueError, match="tau should be a finite number >= 0"):
+        D.tau_normalize(w, tau)
+    with pytest.raises(ValueError, match="tau should be a finite number >= 0"):
+        D.TauNormClassifier(w, tau)
+    with pytest.raises(ValueError, match="tau should be a finite number >= 0"):
+        D.search_tau(torch.ones(4, 2), torch.zeros(4).long(), [0.5, tau], weight=w)
+
+
+def test_tau_of_wrong_type():
+    with pytest.raises(TypeError, match="tau should be a real number"):
+        D.tau_normalize(torch.ones(3, 2), "1")
+
+
+@pytest.mark.parametrize("bad", [nn.Conv1d(2, 3, 1), nn.Sequential(nn.Linear(2, 3)), None])
+def test_classifier_that_is_not_a_linear(bad):
+    with pytest.raises(TypeError, match=r"should be a torch\.nn\.Linear classifier"):
+        D.TauNormClassifier.from_linear(bad, 1.0)
+    with pytest.raises(TypeError, match=r"should be a torch\.nn\.Linear classifier"):
+        D.LWSClassifier.from_linear(bad)
+
+
+def test_search_tau_with_a_module_that_is_not_a_linear():
+    with pytest.raises(TypeError, match=r"weight should be a torch\.nn\.Linear classifier"):
+        D.search_tau(torch.ones(4, 2), torch.zeros(4).long(), weight=nn.Conv1d(2, 3, 1))
+
+
+def test_features_and_labels_of_different_length():
+    with pytest.raises(ValueError, match="features and labels should have the same length"):
+        D.NCMClassifier.fit(torch.ones(5, 2), torch.zeros(4).long(), 2)
+    with pytest.raises(ValueError, match="features and labels should have the same length"):
+        D.search_tau(torch.ones(5, 2), torch.zeros(4).long(), weight=torch.ones(3, 2))
+    with pytest.raises(ValueError, match="logits and labels should have the same length"):
+        D.balanced_accuracy(torch.ones(5, 2), torch.zeros(4).long())
+
+
+def test_other_bad_decoupling_input():
+    with pytest.raises(ValueError, match="weight should have shape"):
+        D.tau_normalize(torch.ones(3), 1.0)
+    with pytest.raises(TypeError, match="labels should be an integer tensor"):
+        D.NCMClassifier.fit(torch.ones(4, 2), torch.zeros(4), 2)
+    with pytest.raises(ValueError, match="num_classes should be > every label"):
+        D.NCMClassifier.fit(torch.ones(4, 2), torch.tensor([0, 1, 2, 3]), 3)
+    with pytest.raises(ValueError, match="feat_type should be one of"):
+        D.NCMClassifier.fit(torch.ones(4, 2), torch.zeros(4).long(), 2, feat_type="x")
+    with pytest.raises(ValueError, match="dist_type should be one of"):
+        D.NCMClassifier.fit(torch.ones(4, 2), torch.zeros(4).long(), 2, dist_type="l1")
+    with pytest.raises(ValueError, match="weight should be the classifier"):
+        D.search_tau(torch.ones(4, 2), torch.zeros(4).long())
+    with pytest.raises(ValueError, match="weight should be None when source is a logits_fn"):
+        D.search_tau(lambda t: torch.ones(4, 2), torch.zeros(4).long(), weight=torch.ones(2, 2))
+    with pytest.raises(ValueError, match="taus should hold at least one candidate"):
+        D.search_tau(torch.ones(4, 2), torch.zeros(4).long(), [], weight=torch.ones(3, 2))
+
+
+def test_prepare_crt_bad_classifier():
+    model = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 2))
+    with pytest.raises(ValueError, match="classifier should be a submodule of model"):
+        D.prepare_crt(model, nn.Linear(3, 2))
+    with pytest.raises(ValueError, match="classifier should name a submodule of model"):
+        D.prepare_crt(model, "fc")
+    with pytest.raises(TypeError, match=r"classifier should be a torch\.nn\.Module"):
+        D.prepare_crt(model, 3)
+    # Nothing was frozen by the failed calls.
+    assert all(p.requires_grad for p in model.parameters())

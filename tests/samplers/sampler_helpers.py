@@ -1,5 +1,6 @@
 """Shared fixtures-as-functions for the sampler tests: a long-tailed label set, a factory for
-every sampler, and the chi-square check with its documented significance."""
+every sampler, the chi-square check with its documented significance, and the per-class
+quantities of the law tests."""
 
 from __future__ import annotations
 
@@ -66,3 +67,16 @@ FACTORIES: dict[str, Callable[..., S._EpochSampler]] = {
         np.linspace(0.5, 3.5, len(labels)), rounding="ceil", **kw
     ),
 }
+
+
+# The law tests' labels (those of COUNTS in a fixed order) and their per-class counts N_J over
+# the labels 0 .. MAX_LABEL - 1, empty classes included.
+LABELS = long_tail_labels()
+MAX_LABEL = max(COUNTS) + 1
+N_J = np.array([COUNTS.get(c, 0) for c in range(MAX_LABEL)], dtype=np.float64)
+PRESENT = N_J > 0
+
+
+def class_counts(indices: np.ndarray) -> np.ndarray:
+    """Per-class counts of the drawn ``indices`` into LABELS."""
+    return np.bincount(LABELS[indices], minlength=MAX_LABEL)

@@ -119,3 +119,70 @@ def test_generator_sampler_resumes_the_interrupted_epoch():
     b.load_state_dict(state)
     assert list(b) == rest
     assert len(head) + len(rest) == 40
+
+
+# -- as WeightedRandomSampler: the global RNG, zero weights, torch's errors --------------------
+
+
+def test_weighted_sampler_without_seed_draws_from_torchs_global_rng():
+    weights = [0.5, 1.0, 2.0, 4.0, 8.0]
+    s = WeightedSampler(weights, 40)
+    torch.manual_seed(123)
+    first, second = list(s), list(s)
+    assert first != second, "a fresh order on every iteration, as WeightedRandomSampler"
+    torch.manual_seed(123)
+    assert list(s) == first and list(s) == second, "reproducible under torch.manual_seed"
+    # The state records the iteration's seed, so a resume continues that very iteration.
+    torch.manual_seed(5)
+    it = iter(s)
+    head = [next(it) for _ in range(7)]
+    state = s.state_dict()
+    rest = list(it)
+    t = WeightedSampler(weights, 40)
+    t.load_state_dict(state)
+    assert list(t) == rest and len(head) + len(rest) == 40
+
+
+def test_weighted_sampler_seed_keeps_the_seed_epoch_rule():
+    a = WeightedSampler([1.0, 2.0, 3.0], 30, seed=4)
+    torch.manual_seed(0)
+    first = list(a)
+    torch.manual_seed(1)
+    assert list(a) == first
+    a.set_epoch(1)
+    assert list(a) != first
+    with pytest.raises(ValueError, match="seed should be None when a generator is given"):
+        WeightedSampler([1.0], 1, generator=torch.Generator(), seed=0)
+
+
+def test_zero_weights_come_last_without_replacement_as_torch_does():
+    w = [0.0, 1.0, 0.0, 2.0, 0.0]
+    ref = torch.multinomial(torch.tensor(w), 5, replacement=False)
+    assert sorted(ref[:2].tolist()) == [1, 3] and sorted(ref[2:].tolist()) == [0, 2, 4]
+    tails = set()
+    for epoch in range(60):
+        s = WeightedSampler(w, 5, replacement=False, seed=2)
+        out = s.epoch_indices(epoch).tolist()
+        assert sorted(out[:2]) == [1, 3] and sorted(out[2:]) == [0, 2, 4]
+        tails.add(tuple(out[2:]))
+    assert len(tails) == 6, "the zero weights follow in a random order"
+    with pytest.raises(ValueError, match=r"at most len\(weights\)=5"):
+        WeightedSampler(w, 6, replacement=False)
+
+
+@pytest.mark.parametrize(
+    ("num_samples", "replacement", "match"),
+    [
+        (0, True, "num_samples should be a positive integer value, but got num_samples=0"),
+        (-3, True, "num_samples=-3"),
+        (2.0, True, "num_samples=2.0"),
+        ("2", True, "num_samples=2"),
+        (None, True, "num_samples=None"),
+        (3, 1, "replacement should be a boolean value, but got replacement=1"),
+        (3, "yes", "replacement=yes"),
+    ],
+)
+def test_weighted_sampler_raises_torchs_value_errors(num_samples, replacement, match):
+    for cls in (WeightedSampler, torch.utils.data.WeightedRandomSampler):
+        with pytest.raises(ValueError, match=match):
+            cls([1.0, 2.0, 3.0], num_samples, replacement)

@@ -199,3 +199,20 @@ def test_pickle_and_state_dict_round_trip():
     other.load_state_dict(sampler.state_dict())
     torch.testing.assert_close(other.logits.detach(), sampler.logits.detach())
     assert list(other) == list(clone)
+
+
+# -- bad constructor arguments -----------------------------------------------------------------
+
+
+def test_bad_meta_sampler_input():
+    with pytest.raises(ValueError, match="batch_size should be a positive integer"):
+        MetaSampler([0, 1, 1], batch_size=0)
+    with pytest.raises(ValueError, match="num_classes should be > every label"):
+        MetaSampler([0, 1, 2], batch_size=2, num_classes=2)
+    with pytest.raises(ValueError, match="init_pow should be a finite number >= 0"):
+        MetaSampler([0, 1, 2], batch_size=2, init_pow=-1.0)
+
+
+def test_meta_sampler_rejects_an_init_pow_that_overflows():
+    with pytest.raises(ValueError, match="init_pow should be small enough"):
+        MetaSampler([0] * 50 + [1], 4, init_pow=1e308)

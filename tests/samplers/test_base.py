@@ -1,8 +1,14 @@
-"""The contract every sampler shares: determinism per (seed, epoch), DistributedSampler-style
-sharding, resume through state_dict, pickling, and use through a real DataLoader."""
+"""The contract every sampler inherits from longtail/samplers/_base.py: determinism per (seed,
+epoch), DistributedSampler-style sharding, resume through state_dict, pickling, use through a real
+DataLoader; integer and seed validation, exact and transactional ``load_state_dict``, streamed
+epochs equal to the whole arrays, and the checks of weights and label tensors.
+
+Across every sampler too: test_distributed.py (two gloo processes), test_huge_lengths.py,
+test_properties.py (Hypothesis) and test_sampler_errors.py (bad arguments)."""
 
 from __future__ import annotations
 
+import itertools
 import pickle
 
 import numpy as np
@@ -197,3 +203,153 @@ def test_resume_across_iteration_chunks(stop):
     t = S.ClassBalancedSampler(labels)
     t.load_state_dict(state)
     assert list(t) == full[stop:]
+
+
+# -- integers and seeds ------------------------------------------------------------------------
+
+
+L = [0, 0, 0, 1, 1, 2]
+
+
+@pytest.mark.parametrize(
+    "value", [np.int64(3), np.uint8(3), torch.tensor(3), torch.tensor(3, dtype=torch.int16)]
+)
+def test_numpy_and_0d_tensor_integers_are_integers(value):
+    a = S.ClassAwareSampler(L, samples_per_class=value, num_samples=value, seed=value)
+    b = S.ClassAwareSampler(L, samples_per_class=3, num_samples=3, seed=3)
+    a.set_epoch(value)
+    b.set_epoch(3)
+    assert list(a) == list(b)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "match"),
+    [
+        ({"seed": True}, TypeError, r"seed should be an integer, but got seed=True"),
+        ({"seed": np.bool_(True)}, TypeError, "seed should be an integer"),
+        ({"seed": 1.0}, TypeError, "seed should be an integer"),
+        ({"seed": torch.tensor([1])}, TypeError, "seed should be an integer"),
+        ({"seed": torch.tensor(1.0)}, TypeError, "seed should be an integer"),
+        ({"seed": 2**64}, ValueError, r"seed should be an integer in \[0, 2\*\*64 - 1\]"),
+        ({"seed": -1}, ValueError, r"but got seed=-1"),
+        ({"num_samples": True}, TypeError, "num_samples should be an integer"),
+        ({"num_samples": 2**63}, ValueError, r"num_samples should be an integer <= 2\*\*63 - 1"),
+        ({"num_samples": 2**64}, ValueError, r"num_samples=18446744073709551616"),
+        ({"num_replicas": 2**64, "rank": 0}, ValueError, "num_replicas should be"),
+        ({"num_replicas": 2, "rank": True}, TypeError, "rank should be an integer"),
+        ({"drop_last": 1}, TypeError, "drop_last should be a boolean"),
+    ],
+)
+def test_bad_integers_are_named_and_never_overflow_errors(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        S.ClassBalancedSampler(L, **kwargs)
+
+
+def test_seeds_are_not_folded():
+    top = S.ClassBalancedSampler(L, num_samples=64, seed=2**64 - 1)
+    assert top.seed == 2**64 - 1
+    others = [S.ClassBalancedSampler(L, num_samples=64, seed=s) for s in (0, 2**63, 2**63 - 1)]
+    assert all(list(top) != list(o) for o in others)
+
+
+@pytest.mark.parametrize(
+    ("epoch", "exc"),
+    [(2**64, ValueError), (2**70, ValueError), (-1, ValueError), (True, TypeError)],
+)
+def test_set_epoch_range(epoch, exc):
+    s = S.ClassBalancedSampler(L)
+    with pytest.raises(exc, match="epoch should be"):
+        s.set_epoch(epoch)
+    assert s.epoch == 0
+    s.set_epoch(2**64 - 1)
+    assert len(list(s)) == len(s)
+
+
+# -- load_state_dict ---------------------------------------------------------------------------
+
+
+BAD_STATES = [
+    ({"epoch": 0, "seed": 0}, ValueError, "missing"),
+    ({"epoch": 0, "seed": 0, "yielded": 0, "extra": 1}, ValueError, "extra keys"),
+    ({"epoch": 2**70, "seed": 0, "yielded": 0}, ValueError, r"state_dict\['epoch'\]"),
+    ({"epoch": -1, "seed": 0, "yielded": 0}, ValueError, r"state_dict\['epoch'\]"),
+    ({"epoch": 0, "seed": "x", "yielded": 0}, TypeError, r"state_dict\['seed'\]"),
+    ({"epoch": 0, "seed": 2**64, "yielded": 0}, ValueError, r"state_dict\['seed'\]"),
+    ({"epoch": 0, "seed": 0, "yielded": 10**18}, ValueError, r"state_dict\['yielded'\]"),
+    ({"epoch": 0, "seed": 0, "yielded": 999}, ValueError, "at most the"),
+    ({"epoch": 0, "seed": 0, "yielded": -1}, ValueError, r"state_dict\['yielded'\]"),
+    ({"epoch": 0, "seed": 0, "yielded": 1.0}, TypeError, r"state_dict\['yielded'\]"),
+    ([("epoch", 0)], TypeError, "state_dict should be a mapping"),
+]
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(("state", "exc", "match"), BAD_STATES)
+def test_rejected_state_changes_nothing(name, state, exc, match):
+    s = make(name, seed=3, num_replicas=2, rank=1)
+    s.set_epoch(2)
+    it = iter(s)
+    next(it)
+    before = s.state_dict()
+    with pytest.raises(exc, match=match):
+        s.load_state_dict(state)
+    assert s.state_dict() == before
+    # A rejected call followed by a good one equals the good one alone.
+    good = {"epoch": 1, "seed": 7, "yielded": 3}
+    s.load_state_dict(good)
+    fresh = make(name, seed=0, num_replicas=2, rank=1)
+    fresh.load_state_dict(good)
+    assert list(s) == list(fresh)
+
+
+def test_yielded_may_equal_the_epoch_length():
+    s = S.ClassBalancedSampler(L, num_replicas=4, rank=3)
+    s.load_state_dict({"epoch": 0, "seed": 0, "yielded": len(s)})
+    assert list(s) == []
+    with pytest.raises(ValueError, match="at most the 2 indices"):
+        s.load_state_dict({"epoch": 0, "seed": 0, "yielded": len(s) + 1})
+
+
+# -- streamed epochs, weights and label tensors ------------------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("num_replicas", [1, 3, 40])
+def test_streamed_shards_equal_the_whole_epoch_across_block_boundaries(
+    monkeypatch, name, num_replicas
+):
+    # Tiny blocks make every epoch span many reads, skips and the padding head.
+    monkeypatch.setattr(S._base, "_ITER_CHUNK", 5)
+    monkeypatch.setattr(S._base, "_BLOCK", 7)
+    full = make(name, seed=1).epoch_indices(2).tolist()
+    total = -(-len(full) // num_replicas) * num_replicas
+    padded = (full * (total // len(full) + 1))[:total]
+    for rank in range(min(num_replicas, 4)):
+        s = make(name, seed=1, num_replicas=num_replicas, rank=rank)
+        s.set_epoch(2)
+        assert list(s) == padded[rank:total:num_replicas]
+        for stop in (0, 3, 11):
+            it = iter(s)
+            head = list(itertools.islice(it, stop))
+            state = s.state_dict()
+            t = make(name, seed=0, num_replicas=num_replicas, rank=rank)
+            t.load_state_dict(state)
+            assert head + list(t) == padded[rank:total:num_replicas]
+
+
+@pytest.mark.parametrize(
+    "weights",
+    [["1.0", "2"], np.array([1 + 1j, 2]), [True, False], np.array([1, None], dtype=object)],
+)
+def test_weights_are_real_numbers_only(weights):
+    with pytest.raises(TypeError, match="weights should be a sequence of non-negative numbers"):
+        S.WeightedSampler(weights, 1, seed=0)
+    with pytest.raises(TypeError, match="repeat_factors should be"):
+        S.RepeatFactorSampler(weights)
+
+
+def test_meta_tensors_are_rejected_by_name():
+    with pytest.raises(ValueError, match="weights should be a tensor with data"):
+        S.WeightedSampler(torch.ones(3, device="meta"), 1, seed=0)
+    with pytest.raises(ValueError, match="labels should be a tensor with data"):
+        S.ClassAwareSampler(torch.zeros(3, dtype=torch.long, device="meta"))

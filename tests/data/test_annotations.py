@@ -1,4 +1,5 @@
-"""Readers of the benchmark annotation formats, on small files in the real formats."""
+"""read_inaturalist, read_lvis and lvis_groups: the iNaturalist 2018 and LVIS JSON files, on
+small files in the real formats (longtail/data/annotations.py)."""
 
 from __future__ import annotations
 
@@ -8,92 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from longtail.data import (
-    ImageListDataset,
-    ImageNetLT,
-    PlacesLT,
-    image_folder_labels,
     lvis_groups,
-    read_image_list,
     read_inaturalist,
-    read_labels,
     read_lvis,
 )
-
-# Lines as in ImageNet_LT_train.txt / Places_LT_train.txt of the OLTR release.
-IMAGENET_LT_LINES = """\
-train/n01440764/n01440764_10026.JPEG 0
-train/n01440764/n01440764_10027.JPEG 0
-train/n01440764/n01440764_10029.JPEG 0
-train/n01443537/n01443537_10007.JPEG 1
-
-train/n01484850/n01484850_10016.JPEG 2
-train/n01484850/n01484850_10036.JPEG 2
-"""
-
-PLACES_LT_LINES = """\
-/a/airfield/00000001.jpg 0
-/a/airfield/00000002.jpg 0
-/a/airplane_cabin/00000001.jpg 1
-"""
-
-
-def test_read_image_list(tmp_path: Path) -> None:
-    path = tmp_path / "ImageNet_LT_train.txt"
-    path.write_text(IMAGENET_LT_LINES)
-    paths, labels = read_image_list(path)
-    assert paths[3] == "train/n01443537/n01443537_10007.JPEG"
-    assert labels.tolist() == [0, 0, 0, 1, 2, 2] and labels.dtype == np.int64
-
-
-def test_image_list_dataset(tmp_path: Path) -> None:
-    path = tmp_path / "Places_LT_train.txt"
-    path.write_text(PLACES_LT_LINES)
-    loaded = []
-
-    def loader(p: str) -> str:
-        loaded.append(p)
-        return p.upper()
-
-    ds = PlacesLT(tmp_path / "places", path, loader=loader, target_transform=lambda t: t + 10)
-    assert isinstance(ds, ImageListDataset) and len(ds) == 3
-    assert ds.class_counts.tolist() == [2, 1]
-    image, target = ds[2]
-    assert target == 11
-    # The listed path is joined onto the root as written (Places-LT paths start with '/').
-    assert loaded == [str(tmp_path / "places" / "/a/airplane_cabin/00000001.jpg")]
-    assert image == loaded[0].upper()
-
-
-def test_image_list_dataset_loads_pil_images(tmp_path: Path) -> None:
-    image_module = pytest.importorskip("PIL.Image")
-    (tmp_path / "train" / "n1").mkdir(parents=True)
-    image_module.new("L", (4, 3), color=7).save(tmp_path / "train" / "n1" / "a.png")
-    (tmp_path / "list.txt").write_text("train/n1/a.png 4\n")
-    ds = ImageNetLT(tmp_path, tmp_path / "list.txt", transform=np.asarray)
-    image, target = ds[0]
-    assert target == 4 and image.shape == (3, 4, 3) and int(image[0, 0, 0]) == 7
-
-
-@pytest.mark.parametrize(
-    ("text", "fragment"),
-    [
-        ("train/a.jpg 0\ntrain/b.jpg\n", r"list.txt:2: a line should be '<image path> <label>'"),
-        ("train/a.jpg zero\n", r"list.txt:1: .* but got 'train/a.jpg zero'"),
-        ("train/a.jpg -1\n", r"list.txt:1:"),
-        ("\n\n", "should list at least one image, but it is empty"),
-    ],
-)
-def test_read_image_list_errors(tmp_path: Path, text: str, fragment: str) -> None:
-    path = tmp_path / "list.txt"
-    path.write_text(text)
-    with pytest.raises(ValueError, match=fragment):
-        read_image_list(path)
-
-
-def test_read_image_list_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError):
-        read_image_list(tmp_path / "nope.txt")
-
 
 # --------------------------------------------------------------------------------------------
 # iNaturalist 2018.
@@ -282,81 +201,6 @@ def test_lvis_groups_boundaries() -> None:
     ]
 
 
-# --------------------------------------------------------------------------------------------
-# Label files and ImageFolder directories.
-
-
-def test_read_labels_formats(tmp_path: Path) -> None:
-    np.save(tmp_path / "y.npy", np.array([2, 0, 1], dtype=np.int32))
-    assert read_labels(tmp_path / "y.npy").tolist() == [2, 0, 1]
-    (tmp_path / "y.txt").write_text("3\n1\n\n1\n")
-    assert read_labels(tmp_path / "y.txt").tolist() == [3, 1, 1]
-    (tmp_path / "list.txt").write_text(IMAGENET_LT_LINES)
-    assert read_labels(tmp_path / "list.txt").tolist() == [0, 0, 0, 1, 2, 2]
-    (tmp_path / "h.csv").write_text("file,label,split\na.png,4,train\nb.png,0,train\n")
-    assert read_labels(tmp_path / "h.csv").tolist() == [4, 0]
-    assert read_labels(tmp_path / "h.csv", column="label").tolist() == [4, 0]
-    (tmp_path / "n.csv").write_text("7,1\n8,2\n")
-    assert read_labels(tmp_path / "n.csv").tolist() == [1, 2]
-    assert read_labels(tmp_path / "n.csv", column=0).tolist() == [7, 8]
-
-
-@pytest.mark.parametrize(
-    ("name", "content", "error", "fragment"),
-    [
-        (
-            "y.txt",
-            "1\ncat\n",
-            ValueError,
-            "y.txt: row 2 should be a non-negative integer label, but got 'cat'",
-        ),
-        ("y.csv", "label\n1\n-2\n", ValueError, "y.csv: row 3 should be a non-negative integer"),
-        ("y.csv", "a,b\n1,2\n", ValueError, None),
-        ("y.txt", "\n", ValueError, "should hold at least one label, but it is empty"),
-        ("y.json", "{}", ValueError, "path should be a .npy, .txt or .csv labels file"),
-        ("y.npy", "not numpy", ValueError, "is not a NumPy array file"),
-    ],
-)
-def test_read_labels_errors(tmp_path: Path, name, content, error, fragment) -> None:
-    (tmp_path / name).write_text(content)
-    with pytest.raises(error, match=fragment):
-        read_labels(
-            tmp_path / name, column="label" if name == "y.csv" and "a,b" in content else None
-        )
-
-
-def test_read_labels_rejects_float_arrays(tmp_path: Path) -> None:
-    np.save(tmp_path / "p.npy", np.zeros((3,), dtype=np.float32))
-    with pytest.raises(TypeError, match=r"should hold integer class indices, .*float32"):
-        read_labels(tmp_path / "p.npy")
-    with pytest.raises(FileNotFoundError):
-        read_labels(tmp_path / "missing.npy")
-
-
-def test_image_folder_labels(tmp_path: Path) -> None:
-    for name, n in [("zebra", 1), ("ant", 3), ("bee", 0)]:
-        (tmp_path / name / "sub").mkdir(parents=True)
-        for i in range(n):
-            (tmp_path / name / ("sub" if i else ".") / f"{i}.JPG").write_bytes(b"")
-    (tmp_path / "ant" / "notes.txt").write_text("not an image")
-    (tmp_path / "README").write_text("a file at the top is not a class")
-    labels, classes = image_folder_labels(tmp_path)
-    assert classes == ["ant", "bee", "zebra"]
-    assert labels.tolist() == [0, 0, 0, 2]
-
-
-def test_image_folder_errors(tmp_path: Path) -> None:
-    with pytest.raises(
-        ValueError, match="should hold one sub-directory per class, but it has none"
-    ):
-        image_folder_labels(tmp_path)
-    (tmp_path / "cls").mkdir()
-    with pytest.raises(ValueError, match=r"should hold images .* but it has none"):
-        image_folder_labels(tmp_path)
-    with pytest.raises(NotADirectoryError, match="is not a directory"):
-        image_folder_labels(tmp_path / "missing")
-
-
 def test_lvis_image_categories_feed_repeat_factors(tmp_path: Path) -> None:
     import longtail
 
@@ -369,11 +213,3 @@ def test_lvis_image_categories_feed_repeat_factors(tmp_path: Path) -> None:
     assert r[0] == pytest.approx(r_c[0]) and r[1] == pytest.approx(r_c[1])
     assert r[4] == pytest.approx(max(r_c[2], r_c[3]))
     assert r[119] == 1.0
-
-
-def test_public_names() -> None:
-    import longtail
-
-    assert longtail.class_counts is longtail.data.class_counts
-    for name in ("data", "metrics", "stats", "class_counts"):
-        assert name in longtail.__all__
