@@ -451,11 +451,6 @@ SOFTMAX_EQL = LossCase(
     functional=_functional(LF.softmax_equalization_loss),
     oracle=_seql_oracle,
     buffers=lambda p: {"class_frequencies"},
-    compile_xfail=(
-        "the CPU check of class_frequencies (as_class_counts) calls numpy.errstate, which "
-        "dynamo cannot trace",
-        "torch._dynamo.exc.Unsupported",
-    ),
 )
 
 
@@ -527,11 +522,6 @@ EQL = LossCase(
         {"class_frequencies": p["class_frequencies"]},
     ),
     buffers=lambda p: {"class_frequencies"},
-    compile_xfail=(
-        "the CPU check of class_frequencies (as_class_counts) calls numpy.errstate, which "
-        "dynamo cannot trace",
-        "torch._dynamo.exc.Unsupported",
-    ),
 )
 
 
@@ -570,12 +560,6 @@ EQLV2 = LossCase(
     oracle=_EQLv2Oracle,
     buffers=lambda p: {"pos_grad", "neg_grad", "pos_neg"},
     stateful=True,
-    compile_xfail=(
-        "compiled, the gradient statistics keep their autograd history: after one step the "
-        "state buffers require grad, and the next step's backward fails ('Trying to backward "
-        "through the graph a second time')",
-        "AssertionError",
-    ),
 )
 
 
@@ -698,11 +682,6 @@ GROUP_SOFTMAX = LossCase(
         },
     ),
     buffers=lambda p: {"class_counts", "label_map"},
-    compile_xfail=(
-        "the CPU range check of the labels branches on bad.any(), a data-dependent branch "
-        "that dynamo cannot trace",
-        "torch._dynamo.exc.Unsupported",
-    ),
 )
 
 #: CB sigmoid/focal: per-class counts of the official example's kind.

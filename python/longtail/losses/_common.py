@@ -142,6 +142,14 @@ def _check_frequencies(class_frequencies: Counts, input: Tensor | None = None) -
     """Per-class frequencies, checked like counts (1-D, finite, >= 0, not all 0). A tensor on an
     accelerator (a Module's buffer, checked again each forward) stays there and is checked by a
     device-side assert, not read back to the host."""
+    if isinstance(class_frequencies, Tensor) and torch.compiler.is_compiling():
+        # Traced (a Module's buffer, checked when it was built): a graph holds no host checks.
+        if class_frequencies.dim() != 1 or class_frequencies.numel() == 0:
+            raise ValueError(
+                "class_frequencies should be a non-empty 1-D tensor, but got shape "
+                f"{tuple(class_frequencies.shape)}"
+            )
+        return class_frequencies
     if isinstance(class_frequencies, Tensor) and class_frequencies.device.type not in ("cpu",):
         meta = isinstance(input, Tensor) and input.is_meta
         freq = as_real_vector(

@@ -103,8 +103,9 @@ def _group_softmax(
     target = target.long()
     targets = label_map.to(target.device)[:, target.clamp(0, label_map.shape[1] - 1)].T
     bad = (target < 0) | (target >= label_map.shape[1])
-    if target.device.type != "cpu":
-        # A device-side assert, not a host read (which would sync with the device each call).
+    if target.device.type != "cpu" or torch.compiler.is_compiling():
+        # A device-side assert, not a host read (which would sync with the device each call;
+        # and a traced graph cannot branch on the data).
         torch._assert_async(~bad.any())
     elif bad.any():
         i = int(torch.nonzero(bad)[0, 0])

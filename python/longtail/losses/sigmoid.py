@@ -250,7 +250,8 @@ def _eqlv2(
         avg_factor=avg_factor,
         collect_stats=collect_stats,
     )
-    return loss, (stats[:, :-1] if collect_stats else stats)
+    # The statistics are state, never part of the graph (traced, the op's outputs all are).
+    return loss, (stats[:, :-1].detach() if collect_stats else stats)
 
 
 def eqlv2_loss(
