@@ -78,7 +78,6 @@ pub fn seesaw_loss_tch(
     } else {
         c
     };
-    let classes = input.f_narrow(1, 0, ks)?;
     let nan_rows = input
         .f_isnan()?
         .f_any_dim(1, false)?
@@ -89,6 +88,10 @@ pub fn seesaw_loss_tch(
             "input should not contain NaN, but got NaN logits in row {i}"
         )));
     }
+    // Ignored rows read zero logits: finite, and dropped by their zero weight (a NaN or an
+    // infinity there would otherwise make 0·NaN of the gradient).
+    let x = input.f_where_scalarother(&valid.f_unsqueeze(1)?, 0.0)?;
+    let classes = x.f_narrow(1, 0, ks)?;
     // Rows of the class softmax: every valid row, except background rows of the objectness form.
     let in_cls = if p.form == SeesawForm::Objectness {
         fg.shallow_clone()
@@ -138,12 +141,15 @@ pub fn seesaw_loss_tch(
         .f_neg()?
         .f_mul(&w_cls)?;
     let row_cls = row_cls.f_where_scalarother(&in_cls, 0.0)?;
+    // Background rows of the objectness form leave their class logits unused: a zero gradient,
+    // also where such a logit is infinite.
     let g_cls = logp
         .f_exp()?
         .f_sub(&onehot)?
-        .f_mul(&w_cls.f_unsqueeze(1)?)?;
+        .f_mul(&w_cls.f_unsqueeze(1)?)?
+        .f_where_scalarother(&in_cls.f_unsqueeze(1)?, 0.0)?;
     let (row_obj, g_obj) = if p.form == SeesawForm::Objectness {
-        let zo = input.f_narrow(1, c, 2)?;
+        let zo = x.f_narrow(1, c, 2)?;
         let o = safe.f_eq(c)?.f_to_kind(Kind::Int64)?.f_unsqueeze(1)?;
         let lo = zo.f_log_softmax(1, kind)?;
         let oh = zo.f_zeros_like()?.f_scatter_value(1, &o, 1.0)?;
@@ -239,6 +245,8 @@ mod tests {
         avg_factor: Option<f64>,
         /// Labels overwritten after drawing: `(row, label)`.
         label_at: Vec<(usize, i64)>,
+        /// Logits overwritten after drawing: `(flat index, value)`.
+        special: Vec<(usize, f64)>,
     }
 
     fn base(n: usize, c: usize, form: SeesawForm) -> Case {
@@ -257,6 +265,7 @@ mod tests {
             reduction: Reduction::Mean,
             avg_factor: None,
             label_at: Vec::new(),
+            special: Vec::new(),
         }
     }
 
@@ -276,7 +285,11 @@ mod tests {
     fn check<T: Float>(case: &Case, what: &str) {
         let (n, c) = (case.n, case.c);
         let k = case.form.columns(c);
-        let z: Vec<T> = cast(&uniform(n * k, 21, -5.0, 5.0));
+        let mut z = uniform(n * k, 21, -5.0, 5.0);
+        for &(i, v) in &case.special {
+            z[i] = v;
+        }
+        let z: Vec<T> = cast(&z);
         let mut t = labels(n, 22, case.form.num_labels(c));
         for &r in &case.ignored {
             t[r] = case.ignore_index;
@@ -508,6 +521,40 @@ mod tests {
                     let what = format!("{form:?} n={} c={} {reduction:?}", case.n, case.c);
                     check_both(&case, &what);
                 }
+            }
+        }
+    }
+
+    /// A NaN or infinite logit in an ignored row is no error and enters neither the loss nor
+    /// the gradient; nor does an infinite class logit of a background row of the objectness
+    /// form, whose class logits are unused.
+    #[test]
+    fn non_finite_logits_of_unused_rows_enter_nothing() {
+        for form in FORMS {
+            let k = form.columns(4);
+            let mut b = Case {
+                ignored: vec![1, 3],
+                special: vec![
+                    (k + 2, f64::NAN),
+                    (3 * k, f64::INFINITY),
+                    (3 * k + 1, f64::NEG_INFINITY),
+                ],
+                weight: true,
+                ..base(5, 4, form)
+            };
+            if form == SeesawForm::Objectness {
+                b.label_at = vec![(4, 4)];
+                b.special
+                    .extend([(4 * k, f64::INFINITY), (4 * k + 1, f64::NEG_INFINITY)]);
+            }
+            for reduction in [Reduction::Mean, Reduction::Sum, Reduction::None] {
+                check_both(
+                    &Case {
+                        reduction,
+                        ..b.clone()
+                    },
+                    &format!("{form:?}, {reduction:?}"),
+                );
             }
         }
     }

@@ -125,16 +125,20 @@ pub fn sigmoid_loss_tch(
             ones_n.shallow_clone(),
         ),
     };
-    let nan_rows = x
-        .f_isnan()?
-        .f_any_dim(1, false)?
-        .f_logical_and(&valid.f_gt(0.0)?)?;
+    let used = valid.f_gt(0.0)?;
+    let nan_rows = x.f_isnan()?.f_any_dim(1, false)?.f_logical_and(&used)?;
     if on_host(input) && nan_rows.f_any()?.f_int64_value(&[])? != 0 {
         let i = nan_rows.f_nonzero()?.f_int64_value(&[0, 0])?;
         return Err(CoreError::invalid(format!(
             "input should not contain NaN, but got NaN logits in row {i}"
         )));
     }
+    // Ignored rows read zero logits: finite, and dropped by their zero weight (a NaN or an
+    // infinity there would otherwise make 0·NaN of the loss, the gradient and the statistics).
+    let x = match fg {
+        Some(_) => x.f_where_scalarother(&used.f_unsqueeze(1)?, 0.0)?,
+        None => x,
+    };
     let one_m_t = t.f_neg()?.f_add_scalar(1.0)?;
     let mut row = row_w.f_mul(&valid)?;
     if let Some(w) = &p.weight {
@@ -677,6 +681,47 @@ mod tests {
                 check_both(
                     &case,
                     &format!("{:?} {:?}, {reduction:?}", case.shape, case.targets),
+                );
+            }
+        }
+    }
+
+    /// A NaN or infinite logit in an ignored row is no error and enters neither the loss, the
+    /// gradient nor the statistics, as in the CPU kernel.
+    #[test]
+    fn non_finite_logits_of_ignored_rows_enter_nothing() {
+        let b = Case {
+            ignored: vec![1, 3],
+            special: vec![
+                (4 + 2, f64::NAN),
+                (12, f64::INFINITY),
+                (13, f64::NEG_INFINITY),
+            ],
+            stats: true,
+            ..base(&[5, 4], Targets::Labels { num_labels: 6 })
+        };
+        for (name, case) in [
+            ("BCE", b.clone()),
+            (
+                "focal, all weights",
+                Case {
+                    gamma: 2.0,
+                    alpha: Some(0.25),
+                    weight: true,
+                    label_weight: true,
+                    pos_weight: true,
+                    neg_weight: true,
+                    ..b.clone()
+                },
+            ),
+        ] {
+            for reduction in [Reduction::Mean, Reduction::Sum, Reduction::None] {
+                check_both(
+                    &Case {
+                        reduction,
+                        ..case.clone()
+                    },
+                    &format!("{name}, {reduction:?}"),
                 );
             }
         }

@@ -72,6 +72,9 @@ pub fn softmax_loss_tch(
         )));
     }
     let t = t_all.f_where_scalarother(&valid, 0)?;
+    // Ignored rows read zero logits: finite, and dropped by their zero weight below (a NaN or an
+    // infinity there would otherwise make 0·NaN of the loss and the gradient).
+    let x = x.f_where_scalarother(&valid.f_unsqueeze(1)?, 0.0)?;
     let t_col = t.f_unsqueeze(1)?;
     let validf = valid.f_to_kind(kind)?;
     let onehot = x.f_zeros_like()?.f_scatter_value(1, &t_col, 1.0)?;
@@ -521,6 +524,52 @@ mod tests {
                 },
                 &format!("-inf, {reduction:?}"),
             );
+        }
+    }
+
+    /// A NaN or infinite logit in an ignored row enters neither the loss nor the gradient, as in
+    /// the CPU kernel and `F.cross_entropy`.
+    #[test]
+    fn non_finite_logits_of_ignored_rows_enter_nothing() {
+        let b = Case {
+            ignored: vec![1, 3],
+            special: vec![
+                (5 + 2, f64::NAN),
+                (15, f64::INFINITY),
+                (16, f64::NEG_INFINITY),
+            ],
+            ..base(&[4, 5])
+        };
+        for (name, case) in [
+            ("plain", b.clone()),
+            (
+                "focal, smoothing, weights",
+                Case {
+                    gamma: 2.0,
+                    label_smoothing: 0.1,
+                    weight: true,
+                    ..b.clone()
+                },
+            ),
+            (
+                "margins, offsets",
+                Case {
+                    margins: true,
+                    offsets: true,
+                    scale: 4.0,
+                    ..b.clone()
+                },
+            ),
+        ] {
+            for reduction in [Reduction::Mean, Reduction::Sum, Reduction::None] {
+                check_both(
+                    &Case {
+                        reduction,
+                        ..case.clone()
+                    },
+                    &format!("{name}, {reduction:?}"),
+                );
+            }
         }
     }
 
