@@ -33,6 +33,10 @@ build-prod: install ## the same as install: the release wheel, installed into .v
 test-rs: ## cargo test of the pure core (no Python, no libtorch)
 	cargo test --no-default-features
 
+.PHONY: test-tch
+test-tch: ## cargo test of the libtorch formulations against the CPU kernels (target/tch, .venv's torch)
+	bash -c '. scripts/envs.sh && test_tch'
+
 .PHONY: test-py
 test-py: ## pytest against the installed wheel
 	$(BIN)/python -m pytest -q
@@ -75,9 +79,11 @@ lint: dev-tools ## ruff, mypy, rustfmt --check, clippy -D warnings of the pure c
 	cargo clippy --no-default-features --all-targets -- -D warnings
 
 .PHONY: lint-full
-lint-full: lint build-dev ## lint, then clippy of the bindings (pyo3, libtorch) and stubtest of _core.pyi
+lint-full: lint build-dev ## lint, then clippy of the bindings (pyo3, libtorch) and of the tch code's tests, and stubtest of _core.pyi
 	cargo clippy --all-targets -- -D warnings
 	cd longtail-tch && CARGO_TARGET_DIR=$(CURDIR)/target/tch cargo clippy -- -D warnings
+	CARGO_TARGET_DIR=$(CURDIR)/target/tch cargo clippy --release --no-default-features \
+	    --features torch,tch/python-extension --all-targets -- -D warnings
 	PYTHONPATH=python $(BIN)/python -m mypy.stubtest longtail._core --allowlist .mypy-stubtest-allowlist
 
 .PHONY: all

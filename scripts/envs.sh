@@ -55,6 +55,28 @@ build_wheels() {
     ls "$ROOT"/wheels/longtail-*.whl "$ROOT"/wheels/longtail_tch-*.whl >/dev/null
 }
 
+# accelerator_built: whether build_wheels built the accelerator here (its wheel and target/tch,
+# against the development environment's torch 2.13).
+accelerator_built() {
+    compgen -G "$ROOT/wheels/longtail_tch-*.whl" >/dev/null && [ -d "$ROOT/target/tch/release" ] \
+        && "$ROOT/.venv/bin/python" -c "import importlib.metadata as m, sys; \
+sys.exit(not m.version('torch').startswith('2.13.'))" 2>/dev/null
+}
+
+# test_tch [CARGO_TEST_ARGS...]: cargo test of the core's libtorch formulations (feature `torch`,
+# src/losses/*_tch.rs) against its CPU kernels, on CPU tensors. It builds where and as
+# build_wheels built the accelerator (target/tch, release, tch's python-extension feature, the
+# development environment's libtorch), so torch-sys and its C++ are not built again; the test
+# binary loads libtorch from that torch's lib/ directory.
+test_tch() {
+    local bin="$ROOT/.venv/bin" torch_lib
+    torch_lib="$("$bin/python" -c "import importlib.util, os; \
+print(os.path.join(os.path.dirname(importlib.util.find_spec('torch').origin), 'lib'))")"
+    (cd "$ROOT" && PATH="$bin:$PATH" VIRTUAL_ENV="$ROOT/.venv" LIBTORCH_USE_PYTORCH=1 \
+        CARGO_TARGET_DIR="$ROOT/target/tch" LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+        cargo test --release --no-default-features --features torch,tch/python-extension --lib "$@")
+}
+
 # install_wheels DIR WITH_ACCELERATOR: the built wheels into a venv (no rebuild, no download
 # of their dependencies: the venv already has them).
 install_wheels() {

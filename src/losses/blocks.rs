@@ -314,6 +314,148 @@ mod tests {
         assert_eq!((total.to_bits(), grad, out), one);
     }
 
+    /// Writes `out_per_row` values per row that name the row (`10·row + j`), and returns the
+    /// block's span, whether it got an `out` buffer, and the thread it ran on.
+    struct RowProbe {
+        row_elems: usize,
+        out_per_row: usize,
+    }
+
+    impl BlockWork<f64> for RowProbe {
+        type Out = (usize, usize, bool, std::thread::ThreadId);
+        fn run(
+            &self,
+            first_row: usize,
+            input: &[f64],
+            grad: &mut [f64],
+            out: Option<&mut [f64]>,
+        ) -> Self::Out {
+            let rows = input.len() / self.row_elems;
+            assert_eq!(grad.len(), input.len());
+            for (g, &x) in grad.iter_mut().zip(input) {
+                *g = x + 1.0;
+            }
+            let got_out = out.is_some();
+            if let Some(o) = out {
+                assert_eq!(o.len(), rows * self.out_per_row);
+                for (k, row) in o.chunks_mut(self.out_per_row).enumerate() {
+                    for (j, v) in row.iter_mut().enumerate() {
+                        *v = (10 * (first_row + k) + j) as f64;
+                    }
+                }
+            }
+            (first_row, rows, got_out, std::thread::current().id())
+        }
+    }
+
+    fn row_plan(row_elems: usize, out_per_row: usize, block_rows: usize) -> BlockPlan {
+        BlockPlan {
+            row_elems,
+            out_per_row,
+            block_rows,
+            parallel_min_elems: 0,
+            flush_denormals: false,
+        }
+    }
+
+    /// Runs a [`RowProbe`] and checks that every row was seen once, in order, with its own
+    /// gradient and output rows; returns the blocks.
+    fn run_probe(
+        rows: usize,
+        row_elems: usize,
+        out_per_row: usize,
+        plan: &BlockPlan,
+    ) -> Vec<(usize, usize, bool, std::thread::ThreadId)> {
+        let input = data(rows * row_elems);
+        let mut grad = vec![f64::NAN; input.len()];
+        let mut out = vec![f64::NAN; rows * out_per_row];
+        let work = RowProbe {
+            row_elems,
+            out_per_row,
+        };
+        let blocks = run_blocks(&input, &mut grad, Some(&mut out), plan, &work);
+        let mut next = 0;
+        for &(first, len, got_out, _) in &blocks {
+            assert_eq!(first, next, "blocks in order, none skipped");
+            assert!(len >= 1 && len <= plan.block_rows.max(1));
+            assert_eq!(got_out, out_per_row > 0);
+            next += len;
+        }
+        assert_eq!(next, rows, "every row once");
+        for (g, x) in grad.iter().zip(&input) {
+            assert_eq!(*g, x + 1.0);
+        }
+        for (k, v) in out.iter().enumerate() {
+            assert_eq!(
+                *v,
+                (10 * (k / out_per_row) + k % out_per_row) as f64,
+                "out[{k}]"
+            );
+        }
+        blocks
+    }
+
+    #[test]
+    fn one_row_is_one_block() {
+        for block_rows in [0, 1, 4] {
+            for out_per_row in [0, 1, 3] {
+                let blocks = run_probe(1, 5, out_per_row, &row_plan(5, out_per_row, block_rows));
+                assert_eq!(blocks.len(), 1);
+                assert_eq!((blocks[0].0, blocks[0].1), (0, 1));
+            }
+        }
+    }
+
+    /// Several outputs per row (the sigmoid kernel's C, the objectness form's 2) stay with
+    /// their rows across block boundaries, also in a last, partial block; without outputs per
+    /// row the work gets no `out` buffer at all.
+    #[test]
+    fn outputs_per_row_follow_their_rows_across_blocks() {
+        for (rows, block_rows) in [(11, 4), (12, 4), (3, 4), (64, 64), (65, 64), (1000, 7)] {
+            for out_per_row in [0, 1, 2, 5] {
+                let plan = row_plan(3, out_per_row, block_rows);
+                let blocks = run_probe(rows, 3, out_per_row, &plan);
+                assert_eq!(blocks.len(), rows.div_ceil(block_rows));
+                assert_eq!(
+                    blocks.last().unwrap().1,
+                    rows - (blocks.len() - 1) * block_rows
+                );
+            }
+        }
+    }
+
+    /// An input below `parallel_min_elems`, or of one block, runs on the calling thread; the
+    /// pool, when used, gives the same blocks, gradient and outputs.
+    #[test]
+    fn small_inputs_stay_on_the_calling_thread_and_parallel_agrees_with_serial() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let me = std::thread::current().id();
+            let serial = BlockPlan {
+                parallel_min_elems: 1001 * 3 + 1,
+                ..row_plan(3, 2, 16)
+            };
+            let blocks = run_probe(1001, 3, 2, &serial);
+            assert!(blocks.iter().all(|b| b.3 == me), "below the threshold");
+            let one_block = run_probe(10, 3, 2, &row_plan(3, 2, 16));
+            assert_eq!(one_block.len(), 1);
+            assert_eq!(one_block[0].3, me, "a single block");
+            // At the threshold the pool may be used: the same spans (the checks of run_probe
+            // cover gradient and outputs).
+            let parallel = BlockPlan {
+                parallel_min_elems: 1001 * 3,
+                ..serial
+            };
+            let spans = |b: &[(usize, usize, bool, std::thread::ThreadId)]| {
+                b.iter().map(|b| (b.0, b.1, b.2)).collect::<Vec<_>>()
+            };
+            assert_eq!(spans(&run_probe(1001, 3, 2, &parallel)), spans(&blocks));
+        });
+    }
+
     #[test]
     fn flush_denormals_applies_inside_blocks_only() {
         struct Halve;

@@ -21,6 +21,8 @@ pub mod sigmoid_tch;
 pub mod softmax;
 #[cfg(feature = "torch")]
 pub mod softmax_tch;
+#[cfg(all(test, feature = "torch"))]
+mod tch_testing;
 
 use std::str::FromStr;
 
@@ -110,6 +112,28 @@ impl Layout {
 #[cfg(feature = "torch")]
 pub(crate) fn on_host(t: &tch::Tensor) -> bool {
     t.device() == tch::Device::Cpu
+}
+
+/// Checks that an optional tensor parameter of a tch formulation has the shape given (`what`
+/// names what it has one entry per). The tch formulations check every shape up front, as the
+/// CPU kernels check lengths: metadata only, so no device sync, and a mismatch never reaches
+/// libtorch, where an op that takes a scalar argument (`where_scalarother`, `clamp_min`, ...)
+/// panics on a shape error in tch 0.26 instead of returning it (the argument's drop reads the
+/// pending error first).
+#[cfg(feature = "torch")]
+pub(crate) fn check_tensor_shape(
+    name: &str,
+    t: Option<&tch::Tensor>,
+    want: &[i64],
+    what: &str,
+) -> crate::Result<()> {
+    match t {
+        Some(t) if t.size() != want => Err(CoreError::shape(format!(
+            "{name} should have shape {want:?} (one entry per {what}), but got {name} of shape {:?}",
+            t.size()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// The divisor of `reduction="mean"` as a multiplier: `1/d`, or 0 when `d = 0` (an empty or
