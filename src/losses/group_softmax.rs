@@ -26,6 +26,9 @@ pub struct GroupSoftmaxParams<'a, T> {
 /// Rows per rayon task; fixed by the shape alone, so results do not depend on the number of
 /// threads.
 const BLOCK_ROWS: usize = 32;
+/// Below this many logits the kernel runs on the calling thread: waking the pool's threads
+/// costs about 30–40 µs on a 2-core VM, which a split of less work than this does not win back.
+const PARALLEL_MIN_ELEMS: usize = 32 * 1024;
 
 /// Computes the group-softmax loss into `loss` (length N for `Reduction::None`, else 1) and its
 /// gradient into `grad`; `input` is `(N, K)` row-major.
@@ -79,7 +82,7 @@ pub fn group_softmax_loss<T: Real>(
         row_elems: k,
         out_per_row: 1,
         block_rows: BLOCK_ROWS,
-        parallel_min_elems: 0,
+        parallel_min_elems: PARALLEL_MIN_ELEMS,
         flush_denormals: false,
     };
     let blocks = run_blocks(input, grad, out, &plan, &work);

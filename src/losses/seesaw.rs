@@ -97,6 +97,10 @@ pub struct SeesawParams<'a, T> {
 /// Rows per rayon task; fixed by the shape alone, so results do not depend on the number of
 /// threads.
 const BLOCK_ROWS: usize = 32;
+/// Below this many logits the kernel runs on the calling thread: waking the pool's threads
+/// costs about 30–40 µs on a 2-core VM, which a split of less work than this (about 80 µs on
+/// one thread) does not win back.
+const PARALLEL_MIN_ELEMS: usize = 32 * 1024;
 
 /// Computes the Seesaw loss and its gradient. `input` is `(N, K)` with K given by the form.
 /// `loss` receives, for `Reduction::None`, one class-term loss per row (and for the objectness
@@ -224,7 +228,7 @@ pub fn seesaw_loss<T: Real>(
         row_elems: k,
         out_per_row: per_row,
         block_rows: BLOCK_ROWS,
-        parallel_min_elems: 0,
+        parallel_min_elems: PARALLEL_MIN_ELEMS,
         flush_denormals: false,
     };
     let blocks = run_blocks(input, grad, out, &plan, &work);

@@ -155,9 +155,10 @@ impl<T: Real> SigmoidLossParams<'_, T> {
 /// Rows per rayon task; fixed, so results do not depend on the number of threads. Large enough
 /// that the per-block gradient statistics stay a small fraction of the (N, C) gradient.
 const BLOCK_ROWS: usize = 128;
-/// Below this many logits the kernel runs on the calling thread. Each element costs an `exp`
-/// and a `log`, so even two blocks are worth splitting.
-const PARALLEL_MIN_ELEMS: usize = 0;
+/// Below this many logits the kernel runs on the calling thread: waking the pool's threads
+/// costs about 30–40 µs on a 2-core VM, which a split of less work than this (about 80 µs on
+/// one thread) does not win back.
+const PARALLEL_MIN_ELEMS: usize = 32 * 1024;
 
 /// Computes the loss into `loss` (length 1, or N·C for `Reduction::None`: one loss per
 /// element), the gradient of that output with respect to `input` into `grad`, and, when `stats`

@@ -108,17 +108,22 @@ _check_avg_factor = check_avg_factor
 
 
 def _check_labels_2d(
-    input: Tensor, target: Tensor, columns: int | None = None, what: str = ""
+    input: Tensor,
+    target: Tensor,
+    columns: int | None = None,
+    what: str | Callable[[], str] = "",
 ) -> None:
-    """``input`` (N, K) float logits and ``target`` (N,) integer labels; K == columns if given."""
+    """``input`` (N, K) float logits and ``target`` (N,) integer labels; K == columns if given.
+    ``what`` explains the expected K (a callable: the message is built only on failure)."""
     check_logits_target(input, target)
     if input.dim() != 2:
         raise ValueError(
             f"input should have shape (N, C), but got input of shape {tuple(input.shape)}"
         )
     if columns is not None and input.shape[1] != columns:
+        explained = what() if callable(what) else what
         raise ValueError(
-            f"input should have {columns} columns{what}, but got input of shape "
+            f"input should have {columns} columns{explained}, but got input of shape "
             f"{tuple(input.shape)}"
         )
 

@@ -3,6 +3,7 @@ and the ``nn.Module`` that accumulates them."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -35,18 +36,38 @@ def _seesaw_columns(num_classes: int, mode: str) -> int:
     return num_classes + {"classification": 0, "background": 1, "objectness": 2}[mode]
 
 
+_SEESAW_LAYOUTS = {
+    "classification": " (num_classes={} class logits)",
+    "background": " (num_classes={} class logits and one background logit)",
+    "objectness": " (num_classes={} class logits and 2 objectness logits)",
+}
+
+
 def _check_seesaw_input(input: Tensor, target: Tensor, num_classes: int, mode: str) -> None:
-    what = {
-        "classification": f" (num_classes={num_classes} class logits)",
-        "background": f" (num_classes={num_classes} class logits and one background logit)",
-        "objectness": f" (num_classes={num_classes} class logits and 2 objectness logits)",
-    }[mode]
-    _check_labels_2d(input, target, _seesaw_columns(num_classes, mode), what)
+    _check_labels_2d(
+        input,
+        target,
+        _seesaw_columns(num_classes, mode),
+        lambda: _SEESAW_LAYOUTS[mode].format(num_classes),
+    )
+
+
+_NUMPY_COUNT_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
+_NUMPY_LABEL_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
 
 
 def _label_counts(target: Tensor, length: int, dtype: torch.dtype) -> Tensor:
     """Per-label counts of ``target`` over ``[0, length)`` (other values are not counted),
-    without a host synchronisation (no ``unique``/``bincount``)."""
+    without a host synchronisation (no ``unique``/``bincount`` on a device)."""
+    counts_dtype = _NUMPY_COUNT_DTYPES.get(dtype)
+    if target.device.type == "cpu" and counts_dtype is not None:
+        if target.dtype in _NUMPY_LABEL_DTYPES and not torch.compiler.is_compiling():
+            # One NumPy pass instead of five torch ops (a fifth of a small batch's step).
+            labels = target.numpy()
+            labels = labels[(labels >= 0) & (labels < length)]
+            return torch.from_numpy(
+                np.bincount(labels, minlength=length).astype(counts_dtype, copy=False)
+            )
     target = target.long()  # index_add_ takes int64 indices; any integer label dtype is upcast
     valid = (target >= 0) & (target < length)
     counts = torch.zeros(length, dtype=dtype, device=target.device)

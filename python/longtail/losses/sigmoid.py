@@ -218,7 +218,7 @@ def _check_eqlv2_input(input: Tensor, target: Tensor, num_classes: int) -> None:
         input,
         target,
         num_classes + 1,
-        f" (num_classes={num_classes} class logits and one background logit)",
+        lambda: f" (num_classes={num_classes} class logits and one background logit)",
     )
 
 
