@@ -181,7 +181,7 @@ def main() -> None:
             assert math.isfinite(diff) and diff < 1e-3, f"{name}: ours and plain differ by {diff}"
             with torch.no_grad():
                 same = (module(x, y) - functional[name](x, y)).abs().item()
-            assert same == 0.0, f"{name}: Module and functional form differ by {same}"
+            assert same < 1e-5, f"{name}: Module and functional form differ by {same}"
             print(
                 f"  {name:<18} {t * 1e3:10.3f} {t / ce_t:8.2f} {tp * 1e3:10.3f} {tp / t:8.2f} "
                 f"{t / bound:8.1f} {mem / buf:9.2f} {memp / buf:10.2f} "

@@ -21,6 +21,7 @@ Shared conventions, as in :func:`torch.nn.functional.cross_entropy`:
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Callable, Hashable, Sequence
 
@@ -663,8 +664,10 @@ class _SoftmaxFamilyLoss(nn.Module):
         counts = self._buffers.get("class_counts")
         if counts is not None:
             _num_classes_match(input, counts)
-        if name == "weight":  # maybe assigned after construction: ``loss.weight = drw(...)``
-            return as_per_class("weight", value, input.shape[1], input)
+        if name in ("weight", "alpha"):
+            # Maybe assigned after construction (``loss.weight = drw(...)``), or one number for
+            # every class (a 0-d alpha): the functional forms' rules.
+            return as_per_class(name, value, input.shape[1], input)
         return value
 
     def extra_repr(self) -> str:
@@ -781,20 +784,13 @@ class FocalLoss(_SoftmaxFamilyLoss):
         self.register_buffer("alpha", _optional_tensor("alpha", alpha))
         self.register_buffer("weight", _optional_tensor("weight", weight))
 
+    _per_class = ("alpha", "weight")
+
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        alpha = self.alpha
-        if alpha is not None and alpha.dim() == 0:
-            alpha = alpha.expand(input.shape[1])
-        return focal_loss(
-            input,
-            target,
-            gamma=self.gamma,
-            alpha=alpha,
-            weight=self.weight,
-            reduction=self.reduction,
-            ignore_index=self.ignore_index,
-            label_smoothing=self.label_smoothing,
-        )
+        gamma = self.gamma
+        if gamma.__class__ is not float or not 0.0 <= gamma < math.inf:  # reassigned
+            gamma = check_real("gamma", gamma, low=0.0)
+        return self._call(input, target, gamma=gamma, normalization="count")
 
 
 class ClassBalancedLoss(_SoftmaxFamilyLoss):
