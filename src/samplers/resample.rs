@@ -59,6 +59,26 @@ pub fn resample_stream(
         )));
     }
     let slots: Vec<u64> = targets.iter().map(|&t| t as u64).collect();
+    if total <= WHOLE_EPOCH_MAX {
+        if let Some(epoch) = whole_epoch(offsets, members, &counts, &slots, total, seed, epoch) {
+            return Ok(EpochStream::new(Box::new(Drawn { epoch, next: 0 }), total));
+        }
+    }
+    Ok(streamed(
+        offsets, members, &counts, slots, total, seed, epoch,
+    ))
+}
+
+/// The epoch streamed, in O(N + C) memory.
+fn streamed(
+    offsets: &[i64],
+    members: &[i64],
+    counts: &[usize],
+    slots: Vec<u64>,
+    total: u64,
+    seed: u64,
+    epoch: u64,
+) -> EpochStream {
     let classes = (0..counts.len())
         .map(|c| ClassSlots {
             start: offsets[c] as usize,
@@ -74,7 +94,74 @@ pub fn resample_stream(
         classes,
         scratch: members.to_vec(),
     };
-    Ok(EpochStream::new(Box::new(source), total))
+    EpochStream::new(Box::new(source), total)
+}
+
+/// Epochs up to this many indices (512 MiB) are drawn whole, then handed out: the same law as
+/// the stream below at about 8 ns an index instead of 60 (a Fenwick-tree descent and two
+/// draws per index). Longer epochs, or one whose buffer the allocator refuses, stream.
+const WHOLE_EPOCH_MAX: u64 = 1 << 26;
+
+/// The epoch drawn whole: each class's kept originals (a uniform subset of `min(target, n)`,
+/// a partial Fisher–Yates shuffle) and duplicates (uniform, with replacement), then the whole
+/// epoch shuffled. None when the buffer cannot be had, or a class with no member is asked for
+/// indices (the stream reports that case as it always did).
+fn whole_epoch(
+    offsets: &[i64],
+    members: &[i64],
+    counts: &[usize],
+    slots: &[u64],
+    total: u64,
+    seed: u64,
+    epoch: u64,
+) -> Option<Vec<i64>> {
+    if counts.iter().zip(slots).any(|(&n, &t)| n == 0 && t > 0) {
+        return None;
+    }
+    let mut out: Vec<i64> = Vec::new();
+    out.try_reserve_exact(usize::try_from(total).ok()?).ok()?;
+    let mut scratch = members.to_vec();
+    for (c, (&n, &t)) in counts.iter().zip(slots).enumerate() {
+        let mut rng = Rng::new(seed, epoch, rng::stream(tag::RESAMPLE, c as u64));
+        let start = offsets[c] as usize;
+        let class = &mut scratch[start..start + n];
+        let n = n as u64;
+        let keep = t.min(n);
+        for i in 0..keep as usize {
+            let j = i + rng.below(n - i as u64) as usize;
+            class.swap(i, j);
+            out.push(class[i]);
+        }
+        for _ in keep..t {
+            out.push(class[rng.below(n) as usize]);
+        }
+    }
+    Rng::new(seed, epoch, rng::stream(tag::SHUFFLE, 0)).shuffle(&mut out);
+    Some(out)
+}
+
+/// A whole drawn epoch, read front to back.
+struct Drawn {
+    epoch: Vec<i64>,
+    next: usize,
+}
+
+impl Source for Drawn {
+    fn fill(&mut self, out: &mut [i64]) {
+        out.copy_from_slice(&self.epoch[self.next..self.next + out.len()]);
+        self.next += out.len();
+    }
+
+    fn skip(&mut self, n: u64) {
+        self.next += n as usize;
+    }
+
+    fn take_rest(&mut self) -> Option<Vec<i64>> {
+        let mut rest = std::mem::take(&mut self.epoch);
+        rest.drain(..self.next);
+        self.next = 0;
+        Some(rest)
+    }
 }
 
 struct ClassSlots {
@@ -180,6 +267,77 @@ mod tests {
             seen.values().all(|&h| (h as i64 - 1000).abs() < 150),
             "{seen:?}"
         );
+    }
+
+    /// The streamed epoch (what epochs beyond `WHOLE_EPOCH_MAX` use) has the law of the drawn
+    /// one: exact per-class counts, every original kept when over-sampling, a uniform subset
+    /// when under-sampling, and every order of a fixed multiset equally likely.
+    #[test]
+    fn the_streamed_epoch_has_the_drawn_epochs_law() {
+        let g = group_labels(&[0, 1, 1, 0, 0, 1, 0, 0]).unwrap();
+        let counts = check_grouping(&g.offsets, &g.members).unwrap();
+        let stream = |targets: &[u64], seed, e| {
+            let total = targets.iter().sum();
+            streamed(
+                &g.offsets,
+                &g.members,
+                &counts,
+                targets.to_vec(),
+                total,
+                seed,
+                e,
+            )
+            .into_vec()
+            .unwrap()
+        };
+        let over = stream(&[7, 7], 0, 0);
+        assert_eq!(over.len(), 14);
+        for i in 0..8 {
+            assert!(over.contains(&i), "every original is kept");
+        }
+        let mut hits = [0u32; 8];
+        for e in 0..20_000 {
+            let under = stream(&[1, 1], 1, e);
+            assert_eq!(under.len(), 2);
+            for i in under {
+                hits[i as usize] += 1;
+            }
+        }
+        // Class 0 has 5 members (4000 hits each expected), class 1 has 3 (6667 each).
+        for (i, h) in hits.iter().enumerate() {
+            let want = if [0, 3, 4, 6, 7].contains(&i) {
+                4000
+            } else {
+                6667
+            };
+            assert!((*h as i64 - want).abs() < 350, "{hits:?}");
+        }
+        let mut seen = std::collections::HashMap::new();
+        let g2 = group_labels(&[0, 1, 1]).unwrap();
+        let counts2 = check_grouping(&g2.offsets, &g2.members).unwrap();
+        for e in 0..6000 {
+            let out = streamed(&g2.offsets, &g2.members, &counts2, vec![1, 2], 3, 3, e)
+                .into_vec()
+                .unwrap();
+            *seen.entry(out).or_insert(0u32) += 1;
+        }
+        assert_eq!(seen.len(), 6);
+        assert!(
+            seen.values().all(|&h| (h as i64 - 1000).abs() < 150),
+            "{seen:?}"
+        );
+    }
+
+    #[test]
+    fn a_drawn_epoch_reads_and_skips_like_its_whole() {
+        let g = group_labels(&[0, 1, 1, 2, 0]).unwrap();
+        let whole = resample_indices(&g.offsets, &g.members, &[4, 3, 5], 9, 2).unwrap();
+        let mut s = resample_stream(&g.offsets, &g.members, &[4, 3, 5], 9, 2).unwrap();
+        let head = s.read(5).unwrap();
+        s.skip(2).unwrap();
+        let tail = s.into_vec().unwrap();
+        assert_eq!(head, whole[..5]);
+        assert_eq!(tail, whole[7..]);
     }
 
     #[test]

@@ -41,6 +41,12 @@ pub(crate) trait Source: Send + Sync {
             n -= step as u64;
         }
     }
+
+    /// The rest of the epoch as a vector, where the source holds it already (no copy); None
+    /// for sources that generate as they go.
+    fn take_rest(&mut self) -> Option<Vec<i64>> {
+        None
+    }
 }
 
 /// One epoch, read front to back.
@@ -74,6 +80,12 @@ impl EpochStream {
     /// `max` is an error rather than an abort.
     pub fn read(&mut self, max: u64) -> std::result::Result<Vec<i64>, TryReserveError> {
         let n = max.min(self.remaining);
+        if n == self.remaining {
+            if let Some(rest) = self.source.take_rest() {
+                self.remaining = 0;
+                return Ok(rest);
+            }
+        }
         let mut out = try_zeroed(n)?;
         self.source.fill(&mut out);
         self.remaining -= n;
