@@ -293,8 +293,8 @@ def main() -> None:
                 for impl in ("longtail", "torch", "official")
             }
             print(
-                f"{loss:<14}{f'{n}x{k}':>13}{t['longtail'] * 1e3:>13.1f}"
-                f"{t['torch'] * 1e3:>10.1f}{t['official'] * 1e3:>13.1f}"
+                f"{loss:<14}{f'{n}x{k}':>13}{t['longtail'] * 1e3:>13.3f}"
+                f"{t['torch'] * 1e3:>10.3f}{t['official'] * 1e3:>13.3f}"
                 f"{t['longtail'] / t['torch']:>9.2f}x{t['official'] / t['longtail']:>8.1f}x"
                 f"{mem['longtail']:>9.2f}{mem['torch']:>10.2f}{mem['official']:>9.2f}"
             )
