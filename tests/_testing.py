@@ -141,10 +141,10 @@ def check_against_reference(
     *,
     grad_output: float | None = None,
     **tol,
-) -> None:
+) -> tuple[Tensor, Tensor]:
     """Value and gradient of ``pkg`` on ``x`` equal those of the float64 oracle ``ref`` on the
     same numbers (``x`` upcast to float64), within the tolerance of ``x.dtype``; the loss keeps
-    the input's dtype and the reduction's shape."""
+    the input's dtype and the reduction's shape. Returns ``pkg``'s value and gradient."""
     out, g = value_and_grad(pkg, x, grad_output)
     ref_out, ref_g = value_and_grad(ref, x.double(), grad_output)
     assert out.dtype == x.dtype, f"loss dtype {out.dtype} != input dtype {x.dtype}"
@@ -158,6 +158,7 @@ def check_against_reference(
     if math.isfinite(scale):
         gtol["atol"] = max(gtol["atol"], gtol["rtol"] * scale * 0.1)
     torch.testing.assert_close(g.double().cpu(), ref_g.double().cpu(), **gtol)
+    return out, g
 
 
 def check_empty_like_torch(

@@ -373,7 +373,8 @@ def group_softmax(
         pred = cls_score[:, start : start + len(cls_ids) + 1]
         start += len(cls_ids) + 1
         mapping = torch.zeros(
-            max(max(cls_ids, default=0), labels.max().item()) + 2, dtype=torch.long
+            max(max(cls_ids, default=0), int(labels.max()) if len(labels) else 0) + 2,
+            dtype=torch.long,
         )
         for pos, k in enumerate(cls_ids):
             mapping[k] = pos + 1

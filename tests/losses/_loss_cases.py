@@ -601,6 +601,8 @@ def _seesaw_cls_inputs(shape, params, gen):
     x = make_logits(shape, gen)
     # Long-tailed labels, so that the mitigation factors matter.
     probs = torch.tensor([0.5, 0.25, 0.12, 0.07, 0.04, 0.02])[:c]
+    if n == 0:
+        return x, torch.zeros(0, dtype=torch.long), {}
     return x, torch.multinomial(probs, n, replacement=True, generator=gen), {}
 
 

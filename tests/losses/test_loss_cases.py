@@ -18,7 +18,7 @@ import longtail
 import pytest
 import torch
 from _loss_cases import CASES, LossCase
-from _testing import assert_close, check_against_reference, gradcheck, value_and_grad
+from _testing import TOL, assert_close, check_against_reference, gradcheck, value_and_grad
 
 F64 = torch.float64
 
@@ -397,3 +397,55 @@ def test_no_grad_forward(case, reduction, gen):
     assert not out.requires_grad and out.grad_fn is None
     assert_close(out, oracle(x.detach(), y, _extra_ref(extra)), F64)
     _check_buffers(module, oracle)
+
+
+# -- limiting inputs against the float64 reference ------------------------------------------
+
+
+@pytest.mark.parametrize(("case", "reduction"), PER_CASE_REDUCTION)
+def test_an_empty_batch_vs_reference(case, reduction, gen):
+    """A batch of no rows: the oracle's value (0 for "sum", an empty loss for "none", the
+    reference's own "mean" of nothing), an empty gradient, and the oracle's state (EQLv2's
+    official update turns ``pos_neg`` into ``0 / 1e-10`` even on an empty batch)."""
+    shape = (0, *case.shapes[0][1:])
+    params = case.params(_first(case), case.shapes[0], reduction)
+    module = _module(case, params, F64, "cpu")
+    oracle = case.oracle(params)
+    before = _state(module)
+    x, y, extra = case.inputs(shape, params, gen)
+    assert x.shape[0] == 0
+    out, g = value_and_grad(lambda t: module(t, y, **_extra_to(extra, F64, "cpu")), x)
+    ref, ref_g = value_and_grad(lambda t: oracle(t, y, _extra_ref(extra)), x)
+    assert out.shape == ref.shape and g.shape == x.shape
+    torch.testing.assert_close(out, ref, equal_nan=True)
+    torch.testing.assert_close(g, ref_g, equal_nan=True)
+    assert set(_state(module)) == set(before)
+    _check_buffers(module, oracle)
+
+
+@pytest.mark.parametrize(("case", "reduction"), PER_CASE_REDUCTION)
+def test_logits_of_plus_minus_100_vs_reference(case, reduction, dtype, gen):
+    """Confident rows, the logits scaled to reach ±100 (±100 exactly in some entries): finite
+    values and gradients equal to the oracle's in every dtype of the matrix (no overflow in an
+    exp, no 0·inf in a focal factor or a sigmoid's complement). A loss of logits of size 100
+    carries an absolute rounding error of about 100 ulp(1) of the dtype, whatever its value."""
+    if dtype not in case.dtypes:
+        pytest.skip(f"{case.name} does not take {dtype} logits")
+    shape = case.shapes[0]
+    params = case.params(_first(case), shape, reduction)
+    module = _module(case, params, dtype, "cpu")
+    oracle = case.oracle(params)
+    for _ in range(3 if case.stateful else 1):
+        x, y, extra = case.inputs(shape, params, gen)
+        x = (x / x.abs().max() * 100.0).clamp(-100.0, 100.0)
+        x[0, 0], x[-1, -1] = 100.0, -100.0
+        xd = x.to(dtype)
+        extra_d = _extra_to(extra, dtype, "cpu")
+        out, g = check_against_reference(
+            lambda t, y=y, extra_d=extra_d: module(t, y, **extra_d),
+            lambda t, y=y, extra_d=extra_d: oracle(t, y, _extra_ref(extra_d)),
+            xd,
+            atol=max(TOL[dtype]["atol"], 100 * torch.finfo(dtype).eps),
+        )
+        assert torch.isfinite(out).all() and torch.isfinite(g).all()
+        _check_buffers(module, oracle)
