@@ -133,3 +133,54 @@ def test_a_module_buffer_shared_with_a_functional_call():
         LF.class_balanced_loss(x, y, counts, beta=0.9),
         LF.class_balanced_loss(x, y, list(COUNTS), beta=0.9),
     )
+
+
+@pytest.mark.parametrize(
+    ("attribute", "value", "error", "message"),
+    [
+        ("reduction", "avg", ValueError, "reduction"),
+        ("reduction", None, ValueError, "reduction"),
+        ("label_smoothing", 1.5, ValueError, "label_smoothing"),
+        ("label_smoothing", float("nan"), ValueError, "label_smoothing"),
+        ("label_smoothing", True, TypeError, "label_smoothing"),
+        ("ignore_index", 1.0, TypeError, "ignore_index"),
+        ("ignore_index", 1 << 63, ValueError, "ignore_index"),
+        ("normalization", "rows", ValueError, "normalization"),
+    ],
+)
+def test_options_reassigned_after_construction_are_checked(attribute, value, error, message):
+    """The Modules test their options cheaply on each call and check them fully when the cheap
+    test fails: a value assigned after construction gets the constructor's error."""
+    x, y = _inputs()
+    loss = longtail.WeightedCrossEntropyLoss(COUNTS)
+    setattr(loss, attribute, value)
+    with pytest.raises(error, match=message):
+        loss(x, y)
+
+
+@pytest.mark.parametrize(
+    ("value", "error"), [(-1.0, ValueError), (float("inf"), ValueError), ("2", TypeError)]
+)
+def test_a_reassigned_focal_gamma_is_checked(value, error):
+    x, y = _inputs()
+    loss = longtail.FocalLoss(gamma=2.0)
+    loss.gamma = value
+    with pytest.raises(error, match="gamma"):
+        loss(x, y)
+    loss.gamma = 1  # an int is a valid exponent
+    torch.testing.assert_close(loss(x, y), LF.focal_loss(x, y, gamma=1.0))
+
+
+@pytest.mark.parametrize("bad", [5, -3])
+def test_seesaw_counts_nothing_from_a_batch_it_rejects(bad):
+    """Out-of-range labels: the kernel raises after the NumPy label count, and the state stays
+    as it was."""
+    loss = longtail.SeesawLoss(num_classes=5)
+    x, y = _inputs()
+    loss(x, y)
+    before = loss.cum_samples.clone()
+    y = y.clone()
+    y[3] = bad
+    with pytest.raises(IndexError, match="target"):
+        loss(x, y)
+    assert torch.equal(loss.cum_samples, before)
